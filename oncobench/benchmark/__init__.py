@@ -1,0 +1,1 @@
+"""Tasks, evaluator, runner (later issue)."""

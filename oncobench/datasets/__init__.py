@@ -1,0 +1,1 @@
+"""Datasets: sources -> harmonize -> store; dataset recipes; splits."""

@@ -1,0 +1,44 @@
+"""Dataset recipes: each combines source readers into one versioned store dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from oncobench.datasets.errors import DatasetNotFoundError
+
+
+def _pancan(**kw) -> Path:
+    from oncobench.datasets.recipes import tcga_pancan
+
+    return tcga_pancan.build(**kw)
+
+
+def _mini(**kw) -> Path:
+    from oncobench.datasets.recipes import tcga_mini
+
+    return tcga_mini.build(**kw)
+
+
+def _gse7390(**kw) -> Path:
+    from oncobench.datasets.recipes import gse7390
+
+    return gse7390.build(**kw)
+
+
+RECIPES: dict[str, Callable[..., Path]] = {
+    "tcga-pancan": _pancan,
+    "tcga-mini": _mini,
+    "gse7390-metastasis": _gse7390,
+}
+
+
+def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True) -> Path:
+    """Build recipe ``name`` into the store; returns the version folder."""
+    if name not in RECIPES:
+        import difflib
+
+        close = difflib.get_close_matches(name, RECIPES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise DatasetNotFoundError(f"no recipe {name!r}{hint} Known recipes: {', '.join(RECIPES)}")
+    return RECIPES[name](raw_dir=raw_dir, cache_dir=cache_dir, progress=progress)

@@ -1,0 +1,1 @@
+"""Readers of real public formats: one small module per source."""

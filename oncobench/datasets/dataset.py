@@ -174,7 +174,13 @@ class Dataset:
         for mod in self.modalities:
             info = m["modalities"][mod]
             sources = ", ".join(s["source"] for s in info["sources"])
-            comparable = "yes" if info["comparable_across_cohorts"] else "NO (within-cohort scaling / cohort-specific)"
+            flags = {s["source"]: s["comparable_across_cohorts"] for s in info["sources"]}
+            if all(flags.values()):
+                comparable = "yes"
+            elif not any(flags.values()):
+                comparable = "NO (within-cohort scaling or cohort-specific models)"
+            else:
+                comparable = "partly (not: " + ", ".join(k for k, v in flags.items() if not v) + ")"
             lines.append(
                 f"  {mod:<10} {cov['modalities'][mod]:>6} patients x {info['n_features']:>5} features  "
                 f"[{sources}]  comparable across cohorts: {comparable}"

@@ -20,6 +20,12 @@ from oncobench.datasets.provenance import Provenance
 
 log = logging.getLogger(__name__)
 
+# How TCGA clinical tables write "no value": read as null, never as a category.
+MISSING_MARKERS: tuple[str, ...] = (
+    "[Not Available]", "[Unknown]", "[Not Applicable]", "[Discrepancy]", "[Not Evaluated]", "[Completed]",
+    "#N/A", "Not Available", "Unknown", "NA", "",
+)
+
 MODALITIES: tuple[str, ...] = (
     "rna", "cnv", "mutation", "mirna", "methylation", "protein", "pathology", "radiology", "clinical",
 )
@@ -180,6 +186,56 @@ def refuse_degenerate(values: np.ndarray, *, path: str | Path, what: str) -> Non
         raise DegenerateBlockError(path, f"{what} has no finite values", expected="measured values")
     if np.all(finite == finite.flat[0]):
         raise DegenerateBlockError(
-            path, f"{what} is constant ({finite.flat[0]!r} in all {finite.size} cells): refused, not ingested",
+            path, f"{what} is constant ({float(finite.flat[0])!r} in all {finite.size} cells): refused, not ingested",
             expected="varying measured values",
         )
+
+
+def frame_block(
+    frame,
+    *,
+    path: str | Path,
+    id_column: str,
+    feature_columns: Sequence[str],
+    modality: str,
+    provenance: Provenance,
+    prefix: str = "",
+    order_key: Sequence[str] | None = None,
+    on_conflict: str = "error",
+    allow_nan: bool = True,
+) -> FeatureBlock:
+    """A pandas table (one row per patient, or per slide with ``order_key``) as a FeatureBlock.
+
+    IDs are TCGA barcodes reduced to patient keys; feature names get ``prefix``. Missing columns,
+    empty tables, non-numeric cells and conflicting duplicates raise :class:`InputFormatError`.
+    """
+    from oncobench.datasets.barcode import harmonize_barcode
+
+    missing = [c for c in [id_column, *feature_columns] if c not in frame.columns]
+    if missing:
+        raise InputFormatError(path, f"missing columns {missing}", expected=f"an ID column {id_column!r} and the feature columns")
+    if len(frame) == 0:
+        raise InputFormatError(path, "header only, no rows", expected="one row per patient")
+    raw_ids = [str(v).strip() for v in frame[id_column]]
+    try:
+        ids = [harmonize_barcode(v) for v in raw_ids]
+    except ValueError as exc:
+        row = next(i for i, v in enumerate(raw_ids) if not v.upper().startswith("TCGA"))
+        raise InputFormatError(path, str(exc), row=row + 2, column=id_column, expected="a TCGA barcode") from None
+    values = to_float32(frame[list(feature_columns)].to_numpy(), path=path,
+                        row_labels=[f"{i + 2} ({p})" for i, p in enumerate(raw_ids)],
+                        column_labels=list(feature_columns), allow_nan=allow_nan)
+    if order_key is not None and on_conflict == "first":
+        # for per-slide tables: the key decides which row represents the patient
+        order = sorted(range(len(ids)), key=lambda i: (order_key[i], i))
+        kept: dict[str, int] = {}
+        for i in order:
+            kept.setdefault(ids[i], i)
+        unique = sorted(kept)
+        rows = values[[kept[p] for p in unique]]
+    else:
+        unique, rows, _ = collapse_duplicate_rows(ids, values, path=path, on_conflict=on_conflict)
+        order = np.argsort(np.array(unique))
+        unique, rows = [unique[i] for i in order], rows[order]
+    features = tuple(prefix + clean_feature_name(c) for c in feature_columns)
+    return FeatureBlock(modality, tuple(unique), features, np.ascontiguousarray(rows, dtype=np.float32), provenance)

@@ -2,10 +2,13 @@
 
 Layout (chosen by measurement, see README "Design notes" and ``benchmarks/test_layout.py``): two
 columns, ``patient_id`` (string) and ``values`` (FixedSizeBinary of 4 x n_features bytes: one row's
-float32 values, little-endian, row-major), uncompressed, PLAIN encoding, one row group, page
-checksums written. Feature names live in the schema metadata. Reading memory-maps the file and views
-the binary column as a float32 array without decoding, which keeps a load within ~2x of ``np.load``;
-a list<float> column pays one repetition level per value and a wide table one column per feature.
+float32 values, little-endian, row-major), uncompressed, PLAIN encoding, non-nullable, page checksums
+written, and exactly one data page per row group (row groups of at most 1 GiB). Feature names live in
+the schema metadata. Because each page then ends with its rows' raw float32 bytes, reading maps those
+bytes straight into numpy (``np.memmap`` at the offset the Parquet footer gives) with no decoding; the
+writer checks this on every file it writes, and the reader falls back to pyarrow's decoder if a file
+does not have that shape. A list<float> column pays one repetition level per value and a wide table
+one column per feature (see the README's design notes for the measurements).
 A wide, self-describing copy for other tools comes from ``oncobench datasets export``.
 """
 
@@ -25,6 +28,8 @@ from oncobench.datasets.errors import InputFormatError
 
 LAYOUT = "oncobench-matrix/1: patient_id + values FixedSizeBinary(float32 little-endian row-major)"
 _META_KEY = b"oncobench"
+_ROW_GROUP_BYTES = 1 << 30
+_MAX_PAGE_HEADER = 4096  # a data page header is a few dozen bytes; more means the page holds something else
 
 
 def _little_endian(values: np.ndarray) -> np.ndarray:
@@ -38,19 +43,28 @@ def write_matrix(path: str | Path, patients: Sequence[str], features: Sequence[s
     n, m = values.shape
     if n != len(patients) or m != len(features):
         raise ValueError(f"{path.name}: shape {values.shape} does not match {len(patients)} x {len(features)}")
-    buf = pa.py_buffer(_little_endian(values).tobytes())
-    column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(max(4 * m, 1)), n, [None, buf]) if m else pa.array(
-        [b"\0"] * n, pa.binary(1)
-    )
+    values = _little_endian(values)
+    width = max(4 * m, 1)
+    buf = pa.py_buffer(values.tobytes() if m else b"\0" * n)
+    column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, buf])
     meta = {"layout": LAYOUT, "features": list(features), "n_features": m}
-    table = pa.table({"patient_id": pa.array(list(patients), pa.string()), "values": column})
-    table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+    schema = pa.schema(
+        [pa.field("patient_id", pa.string(), nullable=False), pa.field("values", pa.binary(width), nullable=False)],
+        metadata={_META_KEY: json.dumps(meta).encode()},
+    )
+    table = pa.table({"patient_id": pa.array(list(patients), pa.string()), "values": column}, schema=schema)
+    rows_per_group = max(1, min(max(n, 1), _ROW_GROUP_BYTES // width))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pq.write_table(
             table, tmp, compression="none", use_dictionary=False, write_statistics=False,
-            write_page_checksum=True, row_group_size=max(n, 1), data_page_size=1 << 26,
+            write_page_checksum=True, row_group_size=rows_per_group, max_rows_per_page=rows_per_group,
+            data_page_size=_ROW_GROUP_BYTES + (1 << 20),
         )
+        if m and _mapped_values(tmp, m) is None:
+            raise RuntimeError(f"{path.name}: the Parquet writer did not produce one data page per row group")
+        if m and not np.array_equal(read_matrix(tmp)[0], values, equal_nan=True):
+            raise RuntimeError(f"{path.name}: read-back of the written matrix differs")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -70,19 +84,43 @@ def read_matrix_index(path: str | Path) -> tuple[list[str], list[str]]:
     return table.column("patient_id").to_pylist(), _meta(path, table.schema)["features"]
 
 
+def _mapped_values(path: Path, m: int, metadata: pq.FileMetaData | None = None) -> list[np.ndarray] | None:
+    """Memory-mapped (rows x m) float32 views of each row group's values, or None if the file is not laid out so."""
+    metadata = metadata or pq.ParquetFile(path).metadata
+    size = path.stat().st_size
+    parts = []
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        chunk = group.column(1)
+        n = group.num_rows
+        end = chunk.data_page_offset + chunk.total_compressed_size
+        start = end - n * 4 * m
+        if chunk.compression != "UNCOMPRESSED" or chunk.has_dictionary_page or not (
+            0 < start - chunk.data_page_offset <= _MAX_PAGE_HEADER
+        ) or end > size:
+            return None
+        parts.append(np.memmap(path, dtype="<f4", mode="r", offset=start, shape=(n, m)))
+    return parts
+
+
 def read_matrix(path: str | Path, rows: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-    """Read the float32 values (all rows, or the row positions ``rows`` in that order) and feature names."""
+    """Read the float32 values (all rows, or the row positions ``rows`` in that order) and feature names.
+
+    The result is an ordinary in-memory array (the file may be replaced later).
+    """
     path = Path(path)
-    table = pq.read_table(path, columns=["values"], memory_map=True)
-    features = _meta(path, table.schema)["features"]
+    parquet = pq.ParquetFile(path)
+    features = _meta(path, parquet.schema_arrow)["features"]
     m = len(features)
-    chunks = table.column("values").chunks
+    n = parquet.metadata.num_rows
     if m == 0:
-        n = table.num_rows
-        full = np.empty((n, 0), np.float32)
-    else:
-        parts = [np.frombuffer(c.buffers()[1], dtype="<f4", count=len(c) * m, offset=c.offset * 4 * m).reshape(-1, m) for c in chunks]
-        full = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return np.empty((n if rows is None else len(rows), 0), np.float32), features
+    parts = _mapped_values(path, m, parquet.metadata)
+    if parts is None:  # not our one-page layout: decode with pyarrow
+        chunks = pq.read_table(path, columns=["values"]).column("values").chunks
+        parts = [np.frombuffer(c.buffers()[1], dtype="<f4", count=len(c) * m, offset=c.offset * 4 * m).reshape(-1, m)
+                 for c in chunks]
+    full = parts[0] if len(parts) == 1 else np.concatenate(parts)
     if rows is None:
-        return np.array(full, dtype=np.float32), features  # own the memory: the file may be replaced later
+        return np.array(full, dtype=np.float32), features
     return np.ascontiguousarray(full[np.asarray(rows, dtype=np.intp)], dtype=np.float32), features

@@ -58,7 +58,13 @@ def _rare_safe(strata: np.ndarray, n_splits: int) -> np.ndarray:
     """Merge strata with fewer members than splits into one 'rare' stratum (sklearn cannot stratify them)."""
     values, counts = np.unique(strata, return_counts=True)
     rare = set(values[counts < n_splits])
-    return np.array(["__rare__" if s in rare else s for s in strata], dtype=object) if rare else strata
+    if not rare:
+        return strata
+    if sum(counts[counts < n_splits]) < n_splits:  # still too small: fold them into the largest stratum
+        target = values[np.argmax(counts)]
+    else:
+        target = "__rare__"
+    return np.array([target if s in rare else s for s in strata], dtype=object)
 
 
 def _grouped_folds(strata: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> np.ndarray:

@@ -140,7 +140,7 @@ def _clinical(root: Path, porpoise_clinical: pl.DataFrame) -> tuple[pl.DataFrame
 
 def content(root: Path, progress: bool = True) -> DatasetContent:
     """Read every source under ``root`` and assemble the dataset content."""
-    steps = tqdm(total=7, desc="tcga-pancan", disable=not progress, unit="step")
+    steps = tqdm(total=5, desc="tcga-pancan", disable=not progress, unit="step")
     porpoise_clinical, blocks = porpoise.read_porpoise(root / "porpoise_tcga14_multiomics_survival", progress=progress)
     steps.update()
     clinical, sources = _clinical(root, porpoise_clinical)

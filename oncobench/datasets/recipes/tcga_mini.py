@@ -33,6 +33,7 @@ NAME = "tcga-mini"
 VERSION = "1.0"
 PER_COHORT = 24
 MAX_FEATURES = 200
+MIN_PER_SOURCE = 8
 SEED = 7
 
 
@@ -56,23 +57,38 @@ def select_patients(pancan: Dataset, per_cohort: int = PER_COHORT) -> list[str]:
             remaining -= take
             ordered = sorted(group.iter_rows(named=True), key=lambda r: (-r["n_mod"], _rank(r["patient_id"])))
             chosen.extend(r["patient_id"] for r in ordered[:take])
-    # make sure rare modalities (protein, Digi-WSI...) have a few patients: add up to 8 per modality
+    # every (modality, source) gets at least MIN_PER_SOURCE patients (protein, Digi-WSI, Kather are rare)
     for modality in pancan.modalities:
-        have = set(presence.filter(pl.col(modality) & pl.col("patient_id").is_in(chosen))["patient_id"].to_list())
-        if len(have) < 8:
-            extra = sorted(set(presence.filter(pl.col(modality))["patient_id"].to_list()) - set(chosen), key=_rank)
-            chosen.extend(extra[: 8 - len(have)])
+        values, features = pancan.matrix(modality)
+        rows = list(pancan._matrix_index(modality)[0])
+        sources = _feature_sources(pancan, modality)
+        for source in sorted(set(sources)):
+            cols = [j for j, s in enumerate(sources) if s == source]
+            has = {rows[i] for i in np.flatnonzero(~np.all(np.isnan(values[:, cols]), axis=1))}
+            missing = MIN_PER_SOURCE - len(has & set(chosen))
+            if missing > 0:
+                chosen.extend(sorted(has - set(chosen), key=_rank)[:missing])
     return sorted(set(chosen))
 
 
+def _feature_sources(pancan: Dataset, modality: str) -> list[str]:
+    info = pancan.modality_info(modality)
+    return [s for s, n in info["features_per_source"].items() for _ in range(n)]
+
+
 def select_features(pancan: Dataset, modality: str, signature_genes: set[str] | None) -> list[str]:
-    """Features chosen from metadata only (signature membership, cohorts measuring them, name)."""
+    """Features chosen from metadata only (signature membership, which cohorts measured them, name).
+
+    RNA: signature genes measured by every RNA cohort. Pathology: every TIL/Kather/Digi feature and
+    the first HIFs by name. Other layers: round-robin over cohorts, each cohort's features ranked by
+    how many cohorts measured them, so every cohort with the modality keeps some of its features.
+    """
     features = pancan.features(modality)
     if modality == "rna" and signature_genes:
         shared = set(pancan.measured_features("rna"))
         return sorted(g for g in features if g in signature_genes and g in shared)[: MAX_FEATURES + 100]
     if modality in ("clinical", "protein", "mirna"):
-        return features[: MAX_FEATURES * 2] if modality == "mirna" else features
+        return features
     if modality == "pathology":
         keep = [f for f in features if not f.startswith("hif:")]
         return keep + sorted(f for f in features if f.startswith("hif:"))[:MAX_FEATURES - len(keep)]
@@ -80,11 +96,17 @@ def select_features(pancan: Dataset, modality: str, signature_genes: set[str] | 
     rows = pancan._matrix_index(modality)[0]
     cohort_of = dict(zip(pancan.clinical["patient_id"].to_list(), pancan.clinical["cohort"].to_list()))
     row_cohort = np.array([cohort_of[p] for p in rows])
-    measured_in = np.zeros(len(features), dtype=np.int32)
-    for cohort in np.unique(row_cohort):
-        measured_in += ~np.all(np.isnan(values[row_cohort == cohort]), axis=0)
-    order = sorted(range(len(features)), key=lambda j: (-measured_in[j], features[j]))
-    return sorted(features[j] for j in order[:MAX_FEATURES])
+    measured = {c: ~np.all(np.isnan(values[row_cohort == c]), axis=0) for c in np.unique(row_cohort)}
+    measured_in = np.sum(list(measured.values()), axis=0)
+    queues = {c: sorted(np.flatnonzero(m), key=lambda j: (-measured_in[j], features[j])) for c, m in measured.items()}
+    chosen: list[int] = []
+    while len(chosen) < min(MAX_FEATURES, len(features)) and any(queues.values()):
+        for cohort in sorted(queues):
+            while queues[cohort] and queues[cohort][0] in chosen:
+                queues[cohort].pop(0)
+            if queues[cohort] and len(chosen) < MAX_FEATURES:
+                chosen.append(queues[cohort].pop(0))
+    return sorted(features[j] for j in chosen)
 
 
 def content(pancan: Dataset, signature_genes: set[str] | None = None) -> DatasetContent:

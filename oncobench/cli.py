@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = datasets.add_parser("info", help="card and coverage of NAME[@VERSION]")
     p.add_argument("name")
     p.set_defaults(func=_cmd_datasets_info)
-    p = datasets.add_parser("build", help="build a dataset recipe into the store")
+    p = datasets.add_parser("build", help="build a dataset recipe (or your own cohort from a card.toml) into the store")
     p.add_argument("name")
     p.add_argument("--raw-dir", type=Path, help="folder with the raw source files (offline); default: download pinned files")
     p.add_argument("--cache-dir", type=Path, help="download cache (default $ONCOBENCH_HOME/cache/raw)")

@@ -103,18 +103,23 @@ def to_float32(
         bad = ~np.isfinite(out) & ~np.isnan(arr.astype(np.float64)) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
         bad |= np.isinf(out)
     else:
-        out = np.empty(arr.shape, dtype=np.float32)
-        for (i, j), cell in np.ndenumerate(arr):
-            if cell is None or (isinstance(cell, str) and cell.strip() in ("", "NA", "NaN", "nan")):
-                out[i, j] = np.nan
-                continue
-            try:
-                out[i, j] = float(cell)
-            except (TypeError, ValueError):
-                raise InputFormatError(
-                    path, "non-numeric cell", row=row_labels[i], column=str(column_labels[j]),
-                    expected="a number (or empty for missing)", found=repr(cell),
-                ) from None
+        try:  # fast path: every cell parses
+            text = np.where(np.isin(arr, [None, "", "NA", "NaN", "nan"]), "nan", arr)
+            as64 = np.char.strip(text.astype(str)).astype(np.float64)
+        except ValueError:
+            as64 = None
+        if as64 is None:  # find the first bad cell for the message
+            for (i, j), cell in np.ndenumerate(arr):
+                if cell is None or (isinstance(cell, str) and cell.strip() in ("", "NA", "NaN", "nan")):
+                    continue
+                try:
+                    float(cell)
+                except (TypeError, ValueError):
+                    raise InputFormatError(
+                        path, "non-numeric cell", row=row_labels[i], column=str(column_labels[j]),
+                        expected="a number (or empty for missing)", found=repr(cell),
+                    ) from None
+        out = as64.astype(np.float32)
         bad = np.isinf(out)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])

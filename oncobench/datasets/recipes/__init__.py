@@ -34,7 +34,12 @@ RECIPES: dict[str, Callable[..., Path]] = {
 
 
 def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True) -> Path:
-    """Build recipe ``name`` into the store; returns the version folder."""
+    """Build recipe ``name`` (or a dataset card ``*.toml``) into the store; returns the version folder."""
+    if name.endswith(".toml"):
+        from oncobench.datasets.build import write_dataset
+        from oncobench.datasets.sources.generic import card_content
+
+        return write_dataset(card_content(Path(name)))
     if name not in RECIPES:
         import difflib
 

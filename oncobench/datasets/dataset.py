@@ -82,7 +82,12 @@ class Dataset:
         return self._index[modality]
 
     def features(self, modality: str) -> list[str]:
+        """Feature names of a modality, in stored order."""
         return list(self._matrix_index(modality)[1])
+
+    def modality_patients(self, modality: str) -> list[str]:
+        """Patients with this modality, in the stored row order (``matrix(modality)`` returns these rows)."""
+        return list(self._matrix_index(modality)[0])
 
     def matrix(self, modality: str, patients: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
         """float32 values (rows in the order of ``patients``; all patients with the modality by default) and feature names.
@@ -114,7 +119,7 @@ class Dataset:
         missing values stand in for the cohort label.
         """
         values, features = self.matrix(modality)
-        rows = self._matrix_index(modality)[0]
+        rows = self.modality_patients(modality)
         cohort_of = dict(zip(self.clinical["patient_id"].to_list(), self.clinical["cohort"].to_list()))
         row_cohorts = np.array([cohort_of[p] for p in rows])
         wanted = sorted(set(row_cohorts)) if cohorts is None else list(cohorts)

@@ -53,7 +53,7 @@ def _header(ds: Dataset, **extra: Any) -> dict[str, Any]:
 def wide_frame(ds: Dataset, modality: str) -> pl.DataFrame:
     """A modality as a wide table: ``patient_id`` then one float32 column per feature."""
     values, features = ds.matrix(modality)
-    rows = list(ds._matrix_index(modality)[0])
+    rows = ds.modality_patients(modality)
     frame = pl.DataFrame(values, schema=features, orient="row") if features else pl.DataFrame()
     return frame.insert_column(0, pl.Series("patient_id", rows))
 
@@ -94,7 +94,7 @@ def _write_mudata(ds: Dataset, path: Path) -> None:
     mods = {}
     for modality in ds.modalities:
         values, features = ds.matrix(modality)
-        rows = list(ds._matrix_index(modality)[0])
+        rows = ds.modality_patients(modality)
         adata = ad.AnnData(X=values, obs=obs.loc[rows].iloc[:, :0].copy())
         adata.var_names = features
         mods[modality] = adata

@@ -60,7 +60,7 @@ def select_patients(pancan: Dataset, per_cohort: int = PER_COHORT) -> list[str]:
     # every (modality, source) gets at least MIN_PER_SOURCE patients (protein, Digi-WSI, Kather are rare)
     for modality in pancan.modalities:
         values, features = pancan.matrix(modality)
-        rows = list(pancan._matrix_index(modality)[0])
+        rows = pancan.modality_patients(modality)
         sources = _feature_sources(pancan, modality)
         for source in sorted(set(sources)):
             cols = [j for j, s in enumerate(sources) if s == source]
@@ -93,7 +93,7 @@ def select_features(pancan: Dataset, modality: str, signature_genes: set[str] | 
         keep = [f for f in features if not f.startswith("hif:")]
         return keep + sorted(f for f in features if f.startswith("hif:"))[:MAX_FEATURES - len(keep)]
     values, _ = pancan.matrix(modality)
-    rows = pancan._matrix_index(modality)[0]
+    rows = pancan.modality_patients(modality)
     cohort_of = dict(zip(pancan.clinical["patient_id"].to_list(), pancan.clinical["cohort"].to_list()))
     row_cohort = np.array([cohort_of[p] for p in rows])
     measured = {c: ~np.all(np.isnan(values[row_cohort == c]), axis=0) for c in np.unique(row_cohort)}

@@ -98,7 +98,8 @@ def to_float32(
     """
     arr = np.asarray(values)
     if arr.dtype.kind in "fiub":
-        out = arr.astype(np.float32)
+        with np.errstate(over="ignore"):  # out-of-range values become inf and are reported below
+            out = arr.astype(np.float32)
         # a float64 value beyond float32 range would silently become Inf
         bad = ~np.isfinite(out) & ~np.isnan(arr.astype(np.float64)) if arr.dtype.kind == "f" else np.zeros(arr.shape, bool)
         bad |= np.isinf(out)

@@ -31,7 +31,7 @@ def _cmd_datasets_list(args: argparse.Namespace) -> int:
     built = {r["name"] for r in rows}
     for name, recipe in RECIPES.items():
         if name not in built:
-            print(f"{name:<22}{'-':<10}{'recipe':<10}{'':<18}not built: oncobench datasets build {name} --raw-dir DIR")
+            print(f"{name:<22}{'-':<10}{'recipe':<10}{'':<18}not built: oncobench datasets build {name}" + (" --raw-dir DIR" if name != "gse7390-metastasis" else ""))
     return 0
 
 

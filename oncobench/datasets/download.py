@@ -105,6 +105,14 @@ def resolve_raw_files(pins: Iterable[PinnedFile], *, raw_dir: Path | None = None
                       progress: bool = False) -> dict[str, Path]:
     """Map every pin's name to a verified local path (offline with ``raw_dir``)."""
     pins = list(pins)
+    if raw_dir is None:  # fail before downloading anything when some files cannot be downloaded at all
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        offline_only = [p.name for p in pins if p.url is None and not (cache / p.name).is_file()]
+        if offline_only:
+            raise DownloadError(
+                f"{len(offline_only)} needed files have no public URL (derived by the data curators or upstream path "
+                f"not recorded), e.g. {offline_only[:3]}; build offline with --raw-dir pointing at the raw folder"
+            )
     return {pin.name: fetch(pin, cache_dir, raw_dir=raw_dir, progress=progress and raw_dir is None) for pin in pins}
 
 

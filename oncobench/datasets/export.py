@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def export_dataset(ds: Dataset, fmt: str, out: str | Path) -> Path:
     """Write clinical, presence, every modality (wide) and every split in ``fmt``; returns the folder."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    out = Path(out) / f"{ds.name}_{ds.version}"
+    out = Path(out) / f"{ds.name}_{ds.version}_{fmt}"
     staging = _staging(out)
     try:
         if fmt == "mudata":
@@ -98,7 +99,9 @@ def _write_mudata(ds: Dataset, path: Path) -> None:
         adata = ad.AnnData(X=values, obs=obs.loc[rows].iloc[:, :0].copy())
         adata.var_names = features
         mods[modality] = adata
-    with md.set_options(pull_on_update=False):
+    with warnings.catch_warnings(), md.set_options(pull_on_update=False):
+        # mudata 0.3 announces a 0.4 behaviour change on every update; we already opt in to it
+        warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
         mdata = md.MuData(mods)
         mdata.obs = mdata.obs.join(obs)
         mdata.uns["oncobench"] = json.dumps(_header(ds))

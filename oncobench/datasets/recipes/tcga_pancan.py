@@ -68,9 +68,19 @@ CARD = {
 }
 
 
+# pinned files of those folders that the readers do not use (alternative copies, inputs of other analyses)
+UNUSED = (
+    "tcga_cdr_pancancer_clinical/derived/", "subtypegan_tcga10_clinical_mirna/input/",
+    "cprmt_tcga_brca_4omics_pam50/data/brca/pkdd2014/", "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/tkde_mirna",
+    "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/tkde_cnv", "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/tkde_data_index",
+    "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/readme", "imaging_saltz2018_tilmaps_tcga13/DERIVED_",
+    "imaging_pathai_hif2gene_hifs/brca.HRD", "porpoise_tcga14_multiomics_survival/docs/",
+)
+
+
 def raw_root(folders: tuple[str, ...], raw_dir: Path | None, cache_dir: Path | None, progress: bool) -> Path:
-    """Verify (offline, ``raw_dir``) or download into the cache every pinned file of ``folders``; return the root."""
-    pins = tuple(p for folder in folders for p in pins_for(folder))
+    """Verify (offline, ``raw_dir``) or download into the cache the pinned files the readers use; return the root."""
+    pins = tuple(p for folder in folders for p in pins_for(folder) if not p.name.startswith(UNUSED))
     paths = resolve_raw_files(pins, raw_dir=raw_dir, cache_dir=cache_dir, progress=progress)
     first = pins[0]
     return Path(str(paths[first.name])[: -len(first.name)]).resolve()
@@ -149,7 +159,7 @@ def content(root: Path, progress: bool = True) -> DatasetContent:
     protein = cprmt.read_protein(root / "cprmt_tcga_brca_4omics_pam50")
     steps.update()
     pathology = [
-        saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "DERIVED_TILMap_TableS1.csv"),
+        saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "mmc2 - modified.xlsx"),
         pathai.read_pathai(root / "imaging_pathai_hif2gene_hifs"),
         kather.read_kather(root / "imaging_kather2019_crc_tissue_fractions" / "TCGA_MEASUREMENTS.xlsx"),
         digi.read_digi(root / "digi_wsis_tcga_tnbc_pathomics" / "TCGA-cohort.csv"),

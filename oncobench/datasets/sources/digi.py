@@ -23,11 +23,15 @@ COLUMNS = {"Digi-sTILs Score": "sTILs", "Digi-TAS Score": "TAS"}
 
 def read_digi(path: str | Path) -> FeatureBlock:
     """``TCGA-cohort.csv`` (UTF-8 with BOM) as a ``pathology`` block: ``digi:sTILs``, ``digi:TAS``."""
-    path = Path(path)
+    path = Path(path).absolute()  # SourceFile.of uses parents[1]: a bare "x.csv" has only one parent
     try:
         frame = pd.read_csv(path, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise InputFormatError(path, "empty file", expected="columns Number, TCGA Cases IDs, Digi-sTILs Score, Digi-TAS Score") from None
+    # check before renaming, so the error names the column as the file spells it
+    missing = [c for c in ("TCGA Cases IDs", *COLUMNS) if c not in frame.columns]
+    if missing:
+        raise InputFormatError(path, f"missing columns {missing}", expected="columns TCGA Cases IDs, Digi-sTILs Score, Digi-TAS Score")
     frame = frame.rename(columns=COLUMNS)
     provenance = Provenance(
         source=SOURCE, files=(SourceFile.of(path, path.parents[1]),),

@@ -25,7 +25,7 @@ CLASSES = ("ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")
 
 def read_kather(path: str | Path) -> FeatureBlock:
     """``TCGA_MEASUREMENTS.xlsx`` sheet ``Tabelle1`` as a ``pathology`` block of 9 tissue-class scores."""
-    path = Path(path)
+    path = Path(path).absolute()  # SourceFile.of uses parents[1]: a bare "x.csv" has only one parent
     try:
         frame = pd.read_excel(path, sheet_name="Tabelle1")
     except ValueError as exc:

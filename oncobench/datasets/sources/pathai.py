@@ -34,10 +34,17 @@ SLIDE_RULE = "one slide per patient: fewest missing HIFs, ties broken by the sma
 _SUFFIX = re.compile(r"_(HE|FFPE)$")
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputFormatError(path, "empty file", expected="a CSV header and rows") from None
+
+
 def canonical_hifs(folder: Path) -> list[str]:
     """The 607 HIF names without slide-type suffix, from ``pancancer.hif.clusters.csv``."""
     path = folder / "pancancer.hif.clusters.csv"
-    names = pd.read_csv(path).iloc[:, 0].astype(str).tolist()
+    names = _read_csv(path).iloc[:, 0].astype(str).tolist()
     if len(names) != 607:
         raise InputFormatError(path, f"{len(names)} HIF names", expected="607")
     return [_SUFFIX.sub("", n) for n in names]
@@ -48,12 +55,15 @@ def _make_names(name: str) -> str:
 
 
 def _cancer_block(path: Path, hifs: list[str], root: Path) -> FeatureBlock:
-    frame = pd.read_csv(path)
+    frame = _read_csv(path)
     slide_column = "H & E_ID" if "H & E_ID" in frame.columns else "FFPE_ID"
+    if slide_column not in frame.columns:
+        raise InputFormatError(path, "missing columns ['H & E_ID' or 'FFPE_ID']", expected="a slide ID column")
     suffix = "_HE" if slide_column == "H & E_ID" else "_FFPE"
     frame = frame.rename(columns={f"{h}{suffix}": h for h in hifs})
     missing_per_row = frame[[h for h in hifs if h in frame.columns]].isna().sum(axis=1)
-    key = [f"{m:04d}|{s}" for m, s in zip(missing_per_row, frame[slide_column].astype(str))]
+    # slide IDs are integers: zero-pad so "9" sorts before "10" (string order would pick the wrong slide)
+    key = [f"{m:04d}|{s.zfill(20) if s.isdigit() else s}" for m, s in zip(missing_per_row, frame[slide_column].astype(str))]
     provenance = _provenance([SourceFile.of(path, root)], {"slide_rule": SLIDE_RULE, "slide_type": suffix[1:]})
     return frame_block(frame, path=path, id_column="bcr_patient_barcode", feature_columns=hifs, modality="pathology",
                        provenance=provenance, prefix="hif:", order_key=key, on_conflict="first")
@@ -75,7 +85,7 @@ def read_pathai(folder: str | Path) -> FeatureBlock:
     hifs = canonical_hifs(folder)
     blocks = [_cancer_block(folder / f"{c}.hifs.csv", hifs, folder.parent) for c in CANCERS]
     brca_path = folder / "DERIVED_brca_hifs_USE_plus_HOLDOUT.csv"
-    brca = pd.read_csv(brca_path)
+    brca = _read_csv(brca_path)
     mapping = {_make_names(f"{h}_HE"): h for h in hifs}
     brca = brca.rename(columns=mapping)
     blocks.append(frame_block(brca, path=brca_path, id_column="bcr_patient_barcode", feature_columns=hifs,

@@ -47,7 +47,7 @@ def _read(path: Path) -> pd.DataFrame:
 
 def read_saltz(path: str | Path) -> FeatureBlock:
     """The TIL-map features (``DERIVED_TILMap_TableS1.csv`` or the original xlsx) as a ``pathology`` block."""
-    path = Path(path)
+    path = Path(path).absolute()  # SourceFile.of uses parents[1]: a bare "x.csv" has only one parent
     frame = _read(path)
     missing = [c for c in (ID_COLUMN, *IMAGE_COLUMNS, "Global_Pattern", "TIL_on_ink_artifact") if c not in frame.columns]
     if missing:

@@ -14,8 +14,8 @@ from typing import Any
 import polars as pl
 
 from oncobench.datasets.dataset import Dataset
-from oncobench.datasets.errors import ChecksumError
 from oncobench.datasets.provenance import sha256_file
+from oncobench.datasets.store import read_manifest, verify_files
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +127,6 @@ def export_splits(ds: Dataset, scheme: str, out: str | Path) -> Path:
 def verify_export(folder: str | Path) -> dict[str, Any]:
     """Check an exported folder against its manifest; returns the manifest, raises :class:`ChecksumError`."""
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    for entry in manifest["files"]:
-        path = folder / entry["name"]
-        if not path.is_file():
-            raise ChecksumError(f"{path}: listed in manifest.json but missing")
-        found = sha256_file(path)
-        if found != entry["sha256"]:
-            raise ChecksumError(f"{path}: sha256 {found} does not match manifest.json's {entry['sha256']}")
+    manifest = read_manifest(folder)
+    verify_files(folder, manifest["files"])
     return manifest

@@ -184,16 +184,21 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         return json.load(handle)
 
 
-def verify_version(folder: Path, manifest: dict[str, Any] | None = None) -> None:
-    """Check every file of a version against its manifest sha256; raise :class:`ChecksumError` on the first mismatch."""
-    manifest = manifest or read_manifest(folder)
-    for entry in manifest["files"]:
+def verify_files(folder: Path, entries: list[dict[str, Any]]) -> None:
+    """Check files (``name``, ``sha256`` entries of a manifest) under ``folder``; raise :class:`ChecksumError` on the first mismatch."""
+    for entry in entries:
         path = folder / entry["name"]
         if not path.is_file():
             raise ChecksumError(f"{path}: listed in {folder / MANIFEST} but missing")
         found = sha256_file(path)
         if found != entry["sha256"]:
             raise ChecksumError(f"{path}: sha256 {found} does not match the manifest's {entry['sha256']}; the file is corrupt or was edited")
+
+
+def verify_version(folder: Path, manifest: dict[str, Any] | None = None) -> None:
+    """Check every file of a version against its manifest sha256 and the content hash against the file list."""
+    manifest = manifest or read_manifest(folder)
+    verify_files(folder, manifest["files"])
     if content_hash({e["name"]: e["sha256"] for e in manifest["files"]}) != manifest["content_hash"]:
         raise ChecksumError(f"{folder / MANIFEST}: content hash does not match its file list")
 

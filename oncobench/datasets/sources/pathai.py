@@ -96,7 +96,8 @@ def read_pathai(folder: str | Path) -> FeatureBlock:
         raise InputFormatError(folder, "a patient appears in two cancers' HIF tables", expected="disjoint cohorts")
     order = np.argsort(np.array(patients))
     values = np.concatenate([b.values for b in blocks])[order]
-    files = [f for b in blocks for f in b.provenance.files]
+    files = [SourceFile.of(folder / "pancancer.hif.clusters.csv", folder.parent)]  # the feature names
+    files += [f for b in blocks for f in b.provenance.files]
     return FeatureBlock("pathology", tuple(patients[i] for i in order), blocks[0].features, np.ascontiguousarray(values),
                         _provenance(files, {"slide_rule": SLIDE_RULE,
                                             "slide_type": {"luad": "HE", "stad": "HE", "lusc": "FFPE", "skcm": "FFPE", "brca": "HE"},

@@ -55,6 +55,11 @@ def read_saltz(path: str | Path) -> FeatureBlock:
     artifact = frame["TIL_on_ink_artifact"].astype(str).str.strip().str.upper() == "Y"
     excluded = sorted(frame.loc[artifact, ID_COLUMN].astype(str))
     frame = frame.loc[~artifact].copy()
+    unknown = sorted(set(frame["Global_Pattern"].dropna()) - set(PATTERNS))
+    if unknown:
+        row = int((frame["Global_Pattern"] == unknown[0]).to_numpy().nonzero()[0][0])
+        raise InputFormatError(path, f"unknown TIL pattern {unknown[0]!r}", row=row + 2, column="Global_Pattern",
+                               expected=f"one of {list(PATTERNS)} or empty")
     pattern_columns = []
     for pattern in PATTERNS:
         column = f"Global_Pattern={pattern}"
@@ -77,5 +82,9 @@ def read_saltz_cohorts(path: str | Path) -> pl.DataFrame:
     """patient_id, til_cohort (the ``Study`` column) for coverage reports."""
     from oncobench.datasets.barcode import harmonize_barcode
 
-    frame = _read(Path(path))
+    path = Path(path)
+    frame = _read(path)
+    missing = [c for c in (ID_COLUMN, "Study") if c not in frame.columns]
+    if missing:
+        raise InputFormatError(path, f"missing columns {missing}", expected=f"columns {ID_COLUMN!r} and 'Study'")
     return pl.DataFrame({"patient_id": [harmonize_barcode(p) for p in frame[ID_COLUMN]], "til_cohort": frame["Study"].astype(str).tolist()})

@@ -185,7 +185,8 @@ def test_pathai_provenance(hif: FeatureBlock) -> None:
     assert prov.extra["slide_type"] == {"luad": "HE", "stad": "HE", "lusc": "FFPE", "skcm": "FFPE", "brca": "HE"}
     assert "fewest missing" in prov.extra["slide_rule"]
     assert sorted(f.name.split("/")[-1] for f in prov.files) == [
-        "DERIVED_brca_hifs_USE_plus_HOLDOUT.csv", "luad.hifs.csv", "lusc.hifs.csv", "skcm.hifs.csv", "stad.hifs.csv"]
+        "DERIVED_brca_hifs_USE_plus_HOLDOUT.csv", "luad.hifs.csv", "lusc.hifs.csv", "pancancer.hif.clusters.csv",
+        "skcm.hifs.csv", "stad.hifs.csv"]
     _assert_pinned(hif)
 
 

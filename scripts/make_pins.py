@@ -1,76 +1,120 @@
 """Regenerate oncobench/datasets/pins.py from a raw folder: sha256 and size of every data file, and its public URL.
 
-    python scripts/make_pins.py --raw-dir ../shared/data/raw
+    python scripts/make_pins.py --raw-dir ../shared/data/raw            # rewrite pins.py
+    python scripts/make_pins.py --raw-dir ../shared/data/raw --check    # exit 1 when pins.py is stale
 
 URLs are the original public locations named in each folder's PROVENANCE.md (repository @ commit +
-path). Files the data curators derived (``DERIVED_*``, ``derived/``) or whose upstream path is not
-recorded get ``url=None``: they are available offline (``--raw-dir``) only.
+path), percent-encoded. Files the data curators derived (``DERIVED_*``, ``derived/``) get ``url=None``:
+they are available offline (``--raw-dir``) only. PROVENANCE/README/LICENSE/COPYING files are not data
+and are not pinned.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
+import urllib.parse
 from pathlib import Path
 
 GITHUB = "https://raw.githubusercontent.com"
-# folder -> (repository, commit, {local path prefix: upstream path prefix})
-UPSTREAM = {
-    "porpoise_tcga14_multiomics_survival": ("mahmoodlab/PORPOISE", "3390dc40e15995ba852d7a561faf0e996cf20501", {"": ""}),
-    "tcga_cdr_pancancer_clinical": ("ai4pm/FeatureEngineering", "6470a5cd14e3d9044bbcdaa97a3bf43f0ac832fa", {"": ""}),
-    "subtypegan_tcga10_clinical_mirna": ("haiyang1986/Subtype-GAN", "c7ef2f58eb8d74213cf75eca982eddad3ea75aa6", {"": ""}),
-    "cprmt_tcga_brca_4omics_pam50": ("rankmatrixfactorisation/cpRMT", "a22415d7eeee4a60404c801d3445d4b2dc8c8514", {"": ""}),
-    "imaging_saltz2018_tilmaps_tcga13": ("Aleksandra795/TIL_maps", "a5abb392fbddd4da990f1e33edb467aa96512b94", {"mmc2 - modified.xlsx": "Data/mmc2 - modified.xlsx"}),
+# folder -> (repository, ref, {local path: upstream path}); an empty mapping means "same path upstream"
+UPSTREAM: dict[str, tuple[str, str, dict[str, str]]] = {
+    "porpoise_tcga14_multiomics_survival": ("mahmoodlab/PORPOISE", "3390dc40e15995ba852d7a561faf0e996cf20501", {}),
+    "tcga_cdr_pancancer_clinical": ("ai4pm/FeatureEngineering", "6470a5cd14e3d9044bbcdaa97a3bf43f0ac832fa", {}),
+    "subtypegan_tcga10_clinical_mirna": ("haiyang1986/Subtype-GAN", "c7ef2f58eb8d74213cf75eca982eddad3ea75aa6", {}),
+    "cprmt_tcga_brca_4omics_pam50": ("rankmatrixfactorisation/cpRMT", "a22415d7eeee4a60404c801d3445d4b2dc8c8514", {}),
+    "imaging_saltz2018_tilmaps_tcga13": ("Aleksandra795/TIL_maps", "a5abb392fbddd4da990f1e33edb467aa96512b94", {
+        "mmc2 - modified.xlsx": "Data/mmc2 - modified.xlsx"}),
     "imaging_pathai_hif2gene_hifs": ("Path-AI/hif2gene", "a45219b73233af35e0b43f757263e6b90ef836d6", {
         "luad.hifs.csv": "data/hifs/luad.hifs.csv", "lusc.hifs.csv": "data/hifs/lusc.hifs.csv",
         "skcm.hifs.csv": "data/hifs/skcm.hifs.csv", "stad.hifs.csv": "data/hifs/stad.hifs.csv",
+        "pancancer.hif.clusters.csv": "data/hif_clusters/pancancer.hif.clusters.csv",
         "brca.HRD_Score.joined.USE.rds": "data/genetic_data/HRD/datasets/brca.HRD_Score.joined.USE.rds",
         "brca.HRD_Score.joined.HOLDOUT.csv": "data/genetic_data/HRD/datasets/brca.HRD_Score.joined.HOLDOUT.csv"}),
-    "imaging_kather2019_crc_tissue_fractions": ("jnkather/deep-stroma-histology", "a2c1d221666dc826d68121807fb6c105be12cf40", {"TCGA_MEASUREMENTS.xlsx": "TCGA_MEASUREMENTS.xlsx"}),
-    "digi_wsis_tcga_tnbc_pathomics": ("Rawanrb/Digi-WSIs-Analysis", "705f3892a40369ee514694b5f801d7bd22c6ba04", {"TCGA-cohort.csv": "data/TCGA-cohort.csv"}),
+    "imaging_kather2019_crc_tissue_fractions": ("jnkather/deep-stroma-histology", "a2c1d221666dc826d68121807fb6c105be12cf40", {
+        "TCGA_MEASUREMENTS.xlsx": "TCGA_MEASUREMENTS.xlsx"}),
+    "digi_wsis_tcga_tnbc_pathomics": ("Rawanrb/Digi-WSIs-Analysis", "705f3892a40369ee514694b5f801d7bd22c6ba04", {
+        "TCGA-cohort.csv": "data/TCGA-cohort.csv"}),
+    # copied from the scikit-survival 0.25.0 wheel; the same bytes (264,743) sit in the repository at this commit
+    "gse7390_breast_metastasis_sksurv": ("sebp/scikit-survival", "fca055a30daae3342ff3532886b11d026560335e", {
+        "breast_cancer_GSE7390-metastasis.arff": "sksurv/datasets/data/breast_cancer_GSE7390-metastasis.arff"}),
+    # tcga_tss_centers_and_purity: copied from the fedpydeseq2-datasets 0.1.0 wheel; no repository commit is
+    # recorded for it, so it has no pinned URL (offline only) rather than a guessed branch path
 }
-SKIP = {"PROVENANCE.md", "README.md", "README_data.md", "README_download_data.md", "LICENSE", "LICENSE.md", "COPYING"}
+NOT_DATA = ("provenance", "readme", "license", "licence", "copying")  # name stems (lower case) never pinned
+
+
+def is_data_file(path: Path) -> bool:
+    return path.is_file() and not path.name.lower().startswith(NOT_DATA)
+
+
+def is_derived(rel: str) -> bool:
+    return rel.startswith("derived/") or "/derived/" in rel or Path(rel).name.startswith("DERIVED_")
 
 
 def upstream_url(folder: str, rel: str) -> str | None:
-    if folder not in UPSTREAM or rel.startswith("derived/") or rel.startswith("DERIVED_"):
+    """The public URL of ``folder/rel``, or None (derived by the curators, or no upstream path recorded)."""
+    if folder not in UPSTREAM or is_derived(rel):
         return None
-    repo, commit, mapping = UPSTREAM[folder]
-    if "" in mapping:
-        return f"{GITHUB}/{repo}/{commit}/{rel}"
-    return f"{GITHUB}/{repo}/{commit}/{mapping[rel]}" if rel in mapping else None
+    repo, ref, mapping = UPSTREAM[folder]
+    if mapping and rel not in mapping:
+        return None
+    return f"{GITHUB}/{repo}/{ref}/{urllib.parse.quote(mapping.get(rel, rel), safe='/')}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--raw-dir", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "oncobench" / "datasets" / "pins.py")
-    args = parser.parse_args()
+def render(raw_dir: Path) -> tuple[str, int]:
+    """The text of pins.py for ``raw_dir`` and the number of pins."""
     rows = []
-    for path in sorted(p for p in args.raw_dir.rglob("*") if p.is_file() and p.name not in SKIP):
-        rel_all = path.relative_to(args.raw_dir).as_posix()
+    for path in sorted(p for p in raw_dir.rglob("*") if is_data_file(p)):
+        rel_all = path.relative_to(raw_dir).as_posix()
         folder, rel = rel_all.split("/", 1)
+        url = upstream_url(folder, rel)
+        if url is None:
+            why = "derived by the data curators" if is_derived(rel) else "no upstream path recorded"
+            rows.append(f"    # {why}: no public URL, offline (--raw-dir) only")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        rows.append(f"    PinnedFile({rel_all!r}, {upstream_url(folder, rel)!r}, {digest!r}, {path.stat().st_size}, {folder!r}),")
-    body = "\n".join(rows)
-    args.out.write_text(
+        rows.append(f"    PinnedFile({rel_all!r}, {url!r}, {digest!r}, {path.stat().st_size}, {folder!r}),")
+    n = sum(1 for r in rows if r.lstrip().startswith("PinnedFile("))
+    text = (
         '"""Pinned raw files of the real sources (generated by scripts/make_pins.py; do not edit by hand).\n\n'
-        "``name`` is the path under the raw folder; ``url`` the original public location (repository at a pinned\n"
-        "commit), or None for files the data curators derived or whose upstream path is not recorded: those are\n"
-        'available offline only (``--raw-dir``)."""\n\n'
+        "``name`` is the path under the raw folder; ``url`` the original public location (the source repository\n"
+        "at a pinned commit, percent-encoded), or None for files the data curators derived (``DERIVED_*``,\n"
+        "``derived/``): those are available offline only (``--raw-dir``). ``sha256`` and ``bytes`` are checked\n"
+        'on every use."""\n\n'
         "from __future__ import annotations\n\nfrom dataclasses import dataclass\n\n\n"
-        "@dataclass(frozen=True)\nclass PinnedFile:\n    name: str\n    url: str | None\n    sha256: str\n    bytes: int\n    source: str\n\n\n"
-        f"PINS: tuple[PinnedFile, ...] = (\n{body}\n)\n\n\n"
+        "@dataclass(frozen=True)\nclass PinnedFile:\n"
+        '    """One raw file: path under the raw folder, public URL (None: offline only), sha256, size, source folder."""\n\n'
+        "    name: str\n    url: str | None\n    sha256: str\n    bytes: int\n    source: str\n\n\n"
+        "PINS: tuple[PinnedFile, ...] = (\n" + "\n".join(rows) + "\n)\n\n\n"
         "def pins_for(source_folder: str) -> tuple[PinnedFile, ...]:\n"
         '    """The pinned files of one source folder (raises KeyError for an unknown folder)."""\n'
         "    found = tuple(p for p in PINS if p.source == source_folder)\n"
         "    if not found:\n"
         '        raise KeyError(f"no pinned files for source folder {source_folder!r}")\n'
-        "    return found\n",
-        encoding="utf-8",
+        "    return found\n"
     )
-    print(f"{len(rows)} pins written to {args.out}")
+    return text, n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raw-dir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "oncobench" / "datasets" / "pins.py")
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 when --out differs")
+    args = parser.parse_args()
+    text, n = render(args.raw_dir)
+    if args.check:
+        current = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
+        if current != text:
+            print(f"{args.out} is stale: run scripts/make_pins.py --raw-dir {args.raw_dir}", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date ({n} pins)")
+        return 0
+    args.out.write_text(text, encoding="utf-8")
+    print(f"{n} pins written to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

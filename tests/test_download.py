@@ -81,7 +81,8 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
-def test_good_file_cached_then_served_from_cache(server: LocalServer, tmp_path: Path) -> None:
+def test_good_file_cached_then_served_from_cache(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("builtins.input", lambda *a: pytest.fail("the downloader must never prompt"))
     pin = _pin(server.serve("/good.csv", GOOD))
     cache = tmp_path / "cache"
     path = fetch(pin, cache, timeout=10)
@@ -103,6 +104,7 @@ def test_corrupted_bytes_refused(server: LocalServer, tmp_path: Path) -> None:
         fetch(pin, cache, timeout=10)
     assert NAME in str(info.value)
     assert _files(cache) == []  # nothing cached, no .part file
+    assert not cache.exists() or list(cache.rglob("*")) == []  # not even the empty folders it made
     assert server.total == 1
 
 
@@ -173,14 +175,35 @@ def test_offline_raw_dir_never_touches_network(server: LocalServer, tmp_path: Pa
     assert server.total == 0
 
 
-def test_tampered_cache_is_refused_not_trusted(server: LocalServer, tmp_path: Path) -> None:
+def test_tampered_cache_is_not_trusted_but_downloaded_again(server: LocalServer, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     pin = _pin(server.serve("/table.csv", GOOD))
+    cache = tmp_path / "cache"
+    (cache / NAME).parent.mkdir(parents=True)
+    (cache / NAME).write_bytes(b"x" * len(GOOD))
+    with caplog.at_level("WARNING", logger="oncobench.datasets.download"):
+        path = fetch(pin, cache, timeout=10)
+    assert path.read_bytes() == GOOD and server.requests == {"/table.csv": 1}
+    assert "cached copy refused" in caplog.text and "does not match" in caplog.text
+    assert _files(cache) == [cache / NAME]
+
+
+def test_tampered_cache_and_bad_server_leave_the_bad_copy_unreturned(server: LocalServer, tmp_path: Path) -> None:
+    pin = _pin(server.serve("/table.csv", GOOD[:-1] + b"?"))
     cache = tmp_path / "cache"
     (cache / NAME).parent.mkdir(parents=True)
     (cache / NAME).write_bytes(b"x" * len(GOOD))
     with pytest.raises(ChecksumError, match="does not match"):
         fetch(pin, cache, timeout=10)
-    assert server.total == 0
+    assert _files(cache) == [cache / NAME]  # no temp file; the old (bad) copy is never handed out
+
+
+def test_url_with_spaces_is_percent_encoded_in_pins(server: LocalServer, tmp_path: Path) -> None:
+    # the TIL-map file is "mmc2 - modified.xlsx": http.client refuses a raw space in a URL
+    til = next(p for p in PINS if p.name.endswith("mmc2 - modified.xlsx"))
+    assert til.url.endswith("/Data/mmc2%20-%20modified.xlsx")
+    pin = _pin(server.serve("/Data/mmc2%20-%20modified.xlsx", GOOD), name="src_folder/mmc2 - modified.xlsx")
+    assert fetch(pin, tmp_path / "cache", timeout=10).name == "mmc2 - modified.xlsx"
 
 
 def test_pin_without_url(server: LocalServer, tmp_path: Path) -> None:
@@ -221,14 +244,20 @@ def test_verify_raw_dir_reports_missing_and_mismatch(tmp_path: Path) -> None:
 
 def test_pins_are_well_formed() -> None:
     names = [p.name for p in PINS]
-    assert len(names) == len(set(names)) == 145
+    assert len(names) == len(set(names)) == 144
+    assert not any(Path(n).name.lower().startswith(("readme", "license", "provenance", "copying")) for n in names)
     for pin in PINS:
         assert re.fullmatch(r"[0-9a-f]{64}", pin.sha256) and pin.bytes > 0
         assert pin.name.startswith(pin.source + "/")
-        if pin.url is not None:
-            assert re.match(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/", pin.url), pin.url
-        if "/DERIVED_" in pin.name or "/derived/" in pin.name:
-            assert pin.url is None, pin.name
+        offline_only = "/DERIVED_" in pin.name or "/derived/" in pin.name or pin.source == "tcga_tss_centers_and_purity"
+        # every original file has its public URL at a pinned commit; curator-made files and the fedpydeseq2
+        # wheel assets (no repository commit recorded) are offline only
+        assert (pin.url is None) == offline_only, pin.name
+        if pin.url is None:
+            continue
+        assert " " not in pin.url and pin.url.isascii(), pin.url
+        assert re.match(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/", pin.url), pin.url
+    assert sum(p.url is None for p in PINS) == 7
     assert pins_for("digi_wsis_tcga_tnbc_pathomics")[0].url.endswith("/data/TCGA-cohort.csv")
     with pytest.raises(KeyError, match="no_such_folder"):
         pins_for("no_such_folder")
@@ -260,5 +289,9 @@ def test_make_pins_regenerates_pins_py(raw_dir: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "make_pins.py"), "--raw-dir", str(raw_dir), "--out", str(out)],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    assert "145 pins written" in result.stdout
+    assert "144 pins written" in result.stdout
     assert out.read_text(encoding="utf-8") == (REPO / "oncobench" / "datasets" / "pins.py").read_text(encoding="utf-8")
+    out.write_text(out.read_text(encoding="utf-8").replace("'tcga_tss_centers_and_purity')", "'x')", 1), encoding="utf-8")
+    check = subprocess.run([sys.executable, str(REPO / "scripts" / "make_pins.py"), "--raw-dir", str(raw_dir), "--out", str(out),
+                            "--check"], capture_output=True, text=True, timeout=120, check=False)
+    assert check.returncode == 1 and "is stale" in check.stderr

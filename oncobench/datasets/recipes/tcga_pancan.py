@@ -73,8 +73,7 @@ UNUSED = (
     "tcga_cdr_pancancer_clinical/derived/", "subtypegan_tcga10_clinical_mirna/input/",
     "cprmt_tcga_brca_4omics_pam50/data/brca/pkdd2014/", "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/tkde_mirna",
     "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/tkde_cnv", "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/tkde_data_index",
-    "cprmt_tcga_brca_4omics_pam50/data/brca/tkde/readme", "imaging_saltz2018_tilmaps_tcga13/DERIVED_",
-    "imaging_pathai_hif2gene_hifs/brca.HRD", "porpoise_tcga14_multiomics_survival/docs/",
+    "imaging_saltz2018_tilmaps_tcga13/DERIVED_", "imaging_pathai_hif2gene_hifs/brca.HRD",
 )
 
 

@@ -96,3 +96,14 @@ def test_cli_info_and_site_split_export(pancan, tmp_path, capsys, monkeypatch):
     assert "patients: 5720 in 14 cohorts" in out
     assert main(["splits", "export", "tcga-pancan", "--scheme", "site", "--out", str(tmp_path / "site")]) == 0
     assert main(["splits", "verify", str(tmp_path / "site")]) == 0
+
+
+def test_shared_features_remove_the_missingness_signature_of_cohorts(pancan):
+    # genes only some cohorts measured would let NaN patterns encode the cohort; the shared set has none
+    values, features = pancan.matrix("rna")
+    shared = pancan.measured_features("rna")
+    assert len(shared) == 1526 and np.isnan(values).any()
+    assert not np.isnan(values[:, [features.index(g) for g in shared]]).any()
+    assert pancan.measured_features("cnv") == []  # no CNV gene is shared by the 11 cohorts with CNV
+    assert len(pancan.measured_features("mutation")) == 3
+    assert pancan.measured_features("mirna") == pancan.features("mirna")  # one 383-miRNA panel, all cohorts

@@ -245,3 +245,19 @@ def frame_block(
         unique, rows = [unique[i] for i in order], rows[order]
     features = tuple(prefix + clean_feature_name(c) for c in feature_columns)
     return FeatureBlock(modality, tuple(unique), features, np.ascontiguousarray(rows, dtype=np.float32), provenance)
+
+
+def numeric_column(frame, column: str, *, path: str | Path, first_row: int = 2, expected: str = "a number") -> list[float | None]:
+    """A pandas column as floats (None for missing); a non-numeric cell raises naming its file row and column.
+
+    ``first_row`` is the file row number of the frame's first data row (2 below a one-line header).
+    """
+    import pandas as pd
+
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = frame[column].notna() & values.isna()
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputFormatError(path, "non-numeric cell", row=i + first_row, column=column, expected=expected,
+                               found=repr(frame[column].iloc[i]))
+    return [None if pd.isna(v) else float(v) for v in values]

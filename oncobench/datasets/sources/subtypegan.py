@@ -21,7 +21,9 @@ import polars as pl
 
 from oncobench.datasets.barcode import harmonize_barcode
 from oncobench.datasets.errors import DegenerateBlockError, InputFormatError
-from oncobench.datasets.harmonize import MISSING_MARKERS, FeatureBlock, clean_feature_name, collapse_duplicate_rows, refuse_degenerate, to_float32
+from oncobench.datasets.harmonize import (
+    MISSING_MARKERS, FeatureBlock, clean_feature_name, collapse_duplicate_rows, numeric_column, refuse_degenerate, to_float32,
+)
 from oncobench.datasets.provenance import Provenance, SourceFile
 
 log = logging.getLogger(__name__)
@@ -51,15 +53,7 @@ def read_clinic(path: str | Path) -> pl.DataFrame:
     missing = [c for c in CLINIC_COLUMNS if c not in frame.columns]
     if missing:
         raise InputFormatError(path, f"missing columns {missing}", expected=f"columns {list(CLINIC_COLUMNS)}")
-    numbers = {}
-    for column in ("status", "days", "age_at_initial_pathologic_diagnosis"):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = frame[column].notna() & values.isna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise InputFormatError(path, "non-numeric cell", row=i + 2, column=column, expected="a number",
-                                   found=repr(frame[column].iloc[i]))
-        numbers[column] = [None if pd.isna(v) else float(v) for v in values]
+    numbers = {c: numeric_column(frame, c, path=path) for c in ("status", "days", "age_at_initial_pathologic_diagnosis")}
 
     def text(column: str) -> list[str | None]:
         return [None if pd.isna(v) else str(v).strip() for v in frame[column]]

@@ -20,6 +20,7 @@ import polars as pl
 
 from oncobench.datasets.barcode import parse_barcode, tss_code
 from oncobench.datasets.errors import InputFormatError
+from oncobench.datasets.harmonize import numeric_column
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,8 @@ def read_purity(path: str | Path) -> pl.DataFrame:
         "sample_type_code": [b.sample for b in barcodes],
         "cancer_type": frame["Cancer type"].astype(str).tolist(),
     }
-    for raw, name in PURITY_COLUMNS.items():
-        values = pd.to_numeric(frame[raw], errors="coerce")
-        bad = frame[raw].notna() & values.isna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise InputFormatError(path, "non-numeric purity", row=i + 5, column=raw, expected="a fraction in [0, 1]",
-                                   found=repr(frame[raw].iloc[i]))
-        out[name] = [None if pd.isna(v) else float(v) for v in values]
+    for raw, name in PURITY_COLUMNS.items():  # data start on row 5, below 3 title rows and the header
+        out[name] = numeric_column(frame, raw, path=path, first_row=5, expected="a fraction in [0, 1]")
     return pl.DataFrame(out)
 
 

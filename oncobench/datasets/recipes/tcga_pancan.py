@@ -155,7 +155,7 @@ def content(root: Path, progress: bool = True) -> DatasetContent:
     clinical, sources = _clinical(root, porpoise_clinical)
     steps.update()
     mirna = subtypegan.read_all_mirna(root / "subtypegan_tcga10_clinical_mirna")
-    protein = cprmt.read_protein(root / "cprmt_tcga_brca_4omics_pam50")
+    protein = cprmt.read_protein(root / "cprmt_tcga_brca_4omics_pam50", pkdd2014_antibodies=False)  # tkde only: one normalisation
     steps.update()
     pathology = [
         saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "mmc2 - modified.xlsx"),

@@ -157,7 +157,7 @@ def collapse_duplicate_rows(
     keys = list(order_key) if order_key is not None else [""] * len(ids)
     order = sorted(range(len(ids)), key=lambda i: (keys[i], i))
     chosen: dict[str, int] = {}
-    conflicts = 0
+    conflicting: set[str] = set()  # IDs, not rows: a patient with 3 disagreeing slides counts once
     for i in order:
         pid = ids[i]
         if pid not in chosen:
@@ -172,7 +172,7 @@ def collapse_duplicate_rows(
                     column=f"#{j}", expected="one row per patient, or identical duplicates",
                     found=f"{float(a[j])!r} vs {float(b[j])!r}",
                 )
-            conflicts += 1
+            conflicting.add(pid)
     first_seen = []
     seen: set[str] = set()
     for pid in ids:
@@ -180,7 +180,7 @@ def collapse_duplicate_rows(
             seen.add(pid)
             first_seen.append(pid)
     rows = np.stack([values[chosen[p]] for p in first_seen]) if first_seen else values[:0]
-    return first_seen, np.ascontiguousarray(rows, dtype=np.float32), conflicts
+    return first_seen, np.ascontiguousarray(rows, dtype=np.float32), len(conflicting)
 
 
 def refuse_degenerate(values: np.ndarray, *, path: str | Path, what: str) -> None:

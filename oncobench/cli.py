@@ -17,7 +17,19 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     from oncobench.datasets.summary import quickstart_report
 
     print(quickstart_report(args.dataset))
-    return 0
+    if args.no_benchmark:
+        return 0
+    from oncobench.benchmark.quick import quick_benchmark
+    from oncobench.benchmark.tracking import tracking_uri
+
+    print("\nquick benchmark (every fold of repeat 0, seed 0; logged to MLflow):")
+    reports, text = quick_benchmark(args.dataset, progress=not args.quiet)
+    print(text)
+    print(f"\nMLflow UI: mlflow ui --backend-store-uri {tracking_uri()}")
+    failed = [f for r in reports for f in r.failed]
+    for key, error in failed:
+        print(f"  FAILED {key}: {error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_datasets_list(args: argparse.Namespace) -> int:
@@ -88,13 +100,100 @@ def _cmd_splits_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _cmd_tasks_list(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.catalog import TCGA_COHORTS  # noqa: F401  (registers the tasks)
+    from oncobench.benchmark.tasks import TASKS, TaskDataError, load_task
+
+    print(f"{'task':<26}{'kind':<16}{'dataset':<22}{'patients':>9}  {'primary':<14}status")
+    for name, spec in TASKS.items():
+        dataset = args.dataset or spec.dataset
+        try:
+            task = load_task(name, dataset=dataset)
+            problems = task.check()
+            n = len(task.patients)
+            status = "ok" if not problems else f"unusable here: {problems[0]}"
+        except (TaskDataError, OncoBenchError, KeyError) as exc:
+            n, status = 0, f"unavailable: {exc}"
+        print(f"{name:<26}{spec.kind:<16}{dataset:<22}{n:>9}  {spec.primary:<14}{status}")
+    return 0
+
+
+def _cmd_tasks_info(args: argparse.Namespace) -> int:
+    import json
+
+    from oncobench.benchmark.tasks import load_task
+
+    task = load_task(args.name, dataset=args.dataset, scheme=args.scheme)
+    print(json.dumps(task.info() | {"input_schema": task.input_schema(), "problems": task.check()}, indent=2, default=str))
+    return 0
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from oncobench.baselines.registry import list_models
+
+    print(f"{'model':<18}{'kinds':<44}{'role':<20}summary")
+    for name, info in list_models().items():
+        role = "control" if info.is_control else "clinical reference" if info.is_clinical_reference else "model"
+        print(f"{name:<18}{','.join(info.kinds):<44}{role:<20}{info.summary}")
+    return 0
+
+
+def _load_tasks(names: Sequence[str], dataset: str | None, scheme: str | None) -> list:
+    from oncobench.benchmark.tasks import load_task
+
+    return [load_task(n, dataset=dataset, scheme=scheme) for n in names]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.results import format_results, results_table
+    from oncobench.benchmark.runner import run_grid
+
+    tasks = _load_tasks(args.task, args.dataset, args.scheme)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    report = run_grid(tasks, models, seeds=_ints(args.seeds) or [0], folds=_ints(args.folds),
+                      repeats=_ints(args.repeats) or [0], n_jobs=args.jobs, force=args.force,
+                      controls=not args.no_controls, progress=not args.quiet)
+    print(f"{report.planned} jobs: {report.ran} ran, {report.skipped} already finished, {len(report.failed)} failed")
+    for key, error in report.failed:
+        print(f"  FAILED {key}: {error}", file=sys.stderr)
+    for task in tasks:
+        print()
+        print(format_results(task, results_table(task)))
+    return 1 if report.failed else 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.results import format_results, results_table
+
+    from oncobench.benchmark.results import format_per_fold, per_fold_table
+
+    for task in _load_tasks(args.task, args.dataset, args.scheme):
+        print(format_results(task, results_table(task)))
+        if args.per_fold:
+            print()
+            print(format_per_fold(task, per_fold_table(task)))
+        print()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oncobench", description="OncoBench: multi-omics cancer store and benchmark.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    quick = sub.add_parser("quickstart", help="the main job on the embedded tcga-mini: card and split summary")
+    quick = sub.add_parser("quickstart", help="the main job on the embedded tcga-mini: card, splits and a quick benchmark")
     quick.add_argument("--dataset", default="tcga-mini")
+    quick.add_argument("--no-benchmark", action="store_true", help="only the dataset card and split summary")
+    quick.add_argument("--quiet", action="store_true", help="no progress bars")
     quick.set_defaults(func=_cmd_quickstart)
 
     datasets = sub.add_parser("datasets", help="list, inspect, build and export datasets").add_subparsers(dest="action", required=True)
@@ -127,12 +226,49 @@ def build_parser() -> argparse.ArgumentParser:
     p = splits.add_parser("verify", help="check an exported split folder against its manifest")
     p.add_argument("folder", type=Path)
     p.set_defaults(func=_cmd_splits_verify)
+
+    tasks = sub.add_parser("tasks", help="benchmark tasks").add_subparsers(dest="action", required=True)
+    p = tasks.add_parser("list", help="registered tasks and whether the data allow them")
+    p.add_argument("--dataset", help="check the tasks on this dataset (e.g. tcga-mini) instead of their own")
+    p.set_defaults(func=_cmd_tasks_list)
+    p = tasks.add_parser("info", help="a task's target, modalities, cohorts, classes/events, metrics and input schema")
+    p.add_argument("name")
+    p.add_argument("--dataset")
+    p.add_argument("--scheme", help="another split scheme of the dataset (site: site shift)")
+    p.set_defaults(func=_cmd_tasks_info)
+
+    models = sub.add_parser("models", help="registered models").add_subparsers(dest="action", required=True)
+    p = models.add_parser("list", help="registered models, controls and clinical references")
+    p.set_defaults(func=_cmd_models_list)
+
+    p = sub.add_parser("run", help="run models on tasks over folds and seeds; every job is logged to MLflow")
+    p.add_argument("--task", action="append", required=True, help="task name (repeatable)")
+    p.add_argument("--models", required=True, help="comma-separated model names; NAME:late-mean|late-stack|late-cox for late fusion")
+    p.add_argument("--seeds", help="comma-separated seeds (default 0)")
+    p.add_argument("--folds", help="comma-separated folds (default: all folds of each repeat)")
+    p.add_argument("--repeats", help="comma-separated repeats (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--dataset", help="run on another dataset with the task's columns, e.g. tcga-mini")
+    p.add_argument("--scheme", help="another split scheme, e.g. site (site shift)")
+    p.add_argument("--force", action="store_true", help="run finished jobs again")
+    p.add_argument("--no-controls", action="store_true", help="do not add the negative control and clinical reference")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("results", help="aggregated results of tasks from the tracking store")
+    p.add_argument("--task", action="append", required=True)
+    p.add_argument("--dataset")
+    p.add_argument("--scheme")
+    p.add_argument("--per-fold", action="store_true", help="also every (model, repeat, fold, seed) score")
+    p.set_defaults(func=_cmd_results)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("mlflow", "alembic"):  # their INFO lines (schema migration) are not ours to print
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except (OncoBenchError, KeyError, ValueError, FileNotFoundError) as exc:

@@ -1,0 +1,160 @@
+"""One job of the grid: fit a model on a split's training patients, predict valid and test, score both."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import polars as pl
+
+from oncobench.baselines.registry import IncompatibleModelError, build_model, parse_model_spec
+from oncobench.benchmark.evaluator import ID, EvaluationResult, evaluation_times, survival_columns
+from oncobench.benchmark.tasks import Split, Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """(task, model, repeat, fold, seed): the unit the runner schedules, skips and logs."""
+
+    task: str
+    model: str
+    repeat: int
+    fold: int
+    seed: int
+    dataset: str | None = None
+    scheme: str | None = None
+
+    def key(self) -> str:
+        return f"{self.task}|{self.model}|r{self.repeat}|f{self.fold}|s{self.seed}"
+
+    def config_hash(self, dataset_id: str) -> str:
+        """Hash of everything that determines the result (code version aside)."""
+        payload = json.dumps(asdict(self) | {"dataset": dataset_id}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    test: EvaluationResult
+    valid: EvaluationResult | None
+    predictions: pl.DataFrame
+    fit_seconds: float
+    predict_seconds: float
+    total_seconds: float
+
+
+def model_inputs(task: Task, model: str) -> tuple[str, ...]:
+    """The task modalities a model reads (a clinical-only reference reads only ``clinical``)."""
+    info, _ = parse_model_spec(model)
+    if info.modalities is None:
+        return task.modalities
+    used = tuple(m for m in info.modalities if m in task.modalities)
+    if not used:
+        raise IncompatibleModelError(f"model {info.name!r} reads {list(info.modalities)}, which task {task.name} "
+                                     f"does not provide (it has {list(task.modalities)})")
+    return used
+
+
+def _matrices(task: Task, ids: tuple[str, ...], modalities: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {m: block.values for m, block in task.features(ids, modalities).items()}
+
+
+def prediction_frame(task: Task, model: Any, X: Mapping[str, np.ndarray], ids: tuple[str, ...],
+                     times: np.ndarray | None = None) -> pl.DataFrame:
+    """A fitted model's outputs as the evaluator's table for ``ids``."""
+    frame: dict[str, Any] = {ID: list(ids)}
+    if task.kind in ("classification", "binary"):
+        proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+        classes = [str(c) for c in model.classes_]
+        for c in task.classes:  # a class the training fold lacked gets probability 0
+            frame[f"proba_{c}"] = proba[:, classes.index(c)] if c in classes else np.zeros(len(ids))
+        total = sum(frame[f"proba_{c}"] for c in task.classes)
+        for c in task.classes:
+            frame[f"proba_{c}"] = frame[f"proba_{c}"] / total
+    elif task.kind == "survival":
+        frame["risk"] = np.asarray(model.predict(X), dtype=np.float64)
+        if times is not None and len(times) and hasattr(model, "predict_survival"):
+            surv = np.asarray(model.predict_survival(X, times), dtype=np.float64)
+            for j, name in enumerate(survival_columns(times)):
+                frame[name] = surv[:, j]
+    elif task.kind == "clustering":
+        frame["cluster"] = np.asarray(model.predict(X)).astype(np.int64)
+    else:
+        pred = np.asarray(model.predict(X), dtype=np.float64)
+        for j, name in enumerate(task.target_features):
+            frame[name] = pred[:, j]
+    return pl.DataFrame(frame)
+
+
+def _fit_target(task: Task, ids: tuple[str, ...]) -> Any:
+    y = task.target(ids)
+    if task.kind == "translation":  # an unmeasured target value is learned from the training mean, never 0
+        y = np.where(np.isnan(y), np.nanmean(y, axis=0), y)
+    return y
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """A fitted job's predictions, before scoring."""
+
+    split: Split
+    test: pl.DataFrame
+    valid: pl.DataFrame | None
+    valid_split: Split | None
+    fit_seconds: float
+    predict_seconds: float
+    seconds: float
+
+
+def fit_predict(task: Task, job: Job) -> Predicted:
+    """Fit on the training patients; predict the test (and validation) patients."""
+    start = time.perf_counter()
+    split: Split = task.get_split(job.fold, job.repeat)
+    inputs = model_inputs(task, job.model)
+    context = {"n_clusters": len(task.classes)} if task.kind == "clustering" else {}
+    model = build_model(job.model, task.kind, job.seed, **context)
+    X_train = _matrices(task, split.train, inputs)
+    y_train = _fit_target(task, split.train)
+    t0 = time.perf_counter()
+    model.fit(X_train, y_train)
+    fit_seconds = time.perf_counter() - t0
+    times = evaluation_times(task, split) if task.kind == "survival" else None
+    X_test = _matrices(task, split.test, inputs)
+    t0 = time.perf_counter()
+    test_frame = prediction_frame(task, model, X_test, split.test, times)
+    predict_seconds = time.perf_counter() - t0
+    valid_frame = valid_split = None
+    if split.valid:
+        valid_split = Split(split.task, split.scheme, split.repeat, split.fold, split.train, (), split.valid, split.sha256)
+        try:
+            valid_times = evaluation_times(task, valid_split) if task.kind == "survival" else None
+            valid_frame = prediction_frame(task, model, _matrices(task, split.valid, inputs), split.valid, valid_times)
+        except ValueError as exc:  # e.g. no event in a small validation fold: no time grid
+            log.info("%s: no validation predictions (%s)", job.key(), exc)
+    return Predicted(split, test_frame, valid_frame, valid_split, fit_seconds, predict_seconds, time.perf_counter() - start)
+
+
+def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
+    """Evaluate a job's test (and validation) predictions."""
+    start = time.perf_counter()
+    test_result = task.evaluate(predicted.test, split=predicted.split)
+    valid_result = None
+    if predicted.valid is not None:
+        try:
+            valid_result = task.evaluate(predicted.valid, split=predicted.valid_split)
+        except ValueError as exc:  # a small validation fold may have no events or one class: undefined
+            log.info("%s: validation metrics undefined (%s)", job.key(), exc)
+    total = predicted.seconds + time.perf_counter() - start
+    return JobOutput(test_result, valid_result, predicted.test, predicted.fit_seconds, predicted.predict_seconds, total)
+
+
+def run_job(task: Task, job: Job) -> JobOutput:
+    """Fit on train, predict valid (when the scheme has one) and test, evaluate both."""
+    return score(task, job, fit_predict(task, job))

@@ -90,6 +90,11 @@ register_task(TaskSpec(
     description="Unsupervised: clusters of TCGA-BRCA patients scored by NMI and ARI against PAM50 and by the "
                 "log-rank p of overall survival across clusters."))
 register_task(TaskSpec(
+    name="oncotree-clustering", kind="clustering", target="oncotree_code", modalities=COMPARABLE, comparable=True,
+    feature_prefix=COMPARABLE_PREFIX, primary="nmi", secondary=("ari", "logrank_p"), logrank_endpoint="OS",
+    description="Unsupervised: clusters of patients from cross-cohort comparable features scored by NMI and ARI "
+                "against OncoTree codes and by the log-rank p of overall survival across clusters."))
+register_task(TaskSpec(
     name="rna-from-pathology", kind="translation", target="rna", modalities=("pathology",), cohorts=("brca",),
     primary="pearson_mean", secondary=("spearman_mean", "mse_mean", "pearson_median"),
     reference="PathGen direction: predicting gene expression from histology features",

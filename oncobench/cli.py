@@ -21,11 +21,14 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
         return 0
     from oncobench.benchmark.quick import quick_benchmark
     from oncobench.benchmark.tracking import tracking_uri
+    from oncobench.leaderboard.views import quick_leaderboard
 
     print("\nquick benchmark (every fold of repeat 0, seed 0; logged to MLflow):")
     reports, text = quick_benchmark(args.dataset, progress=not args.quiet)
     print(text)
     print(f"\nMLflow UI: mlflow ui --backend-store-uri {tracking_uri()}")
+    print("\nleaderboard (baseline entries made from these runs; submit your own with `oncobench submit`):\n")
+    print(quick_leaderboard(args.dataset))
     failed = [f for r in reports for f in r.failed]
     for key, error in failed:
         print(f"  FAILED {key}: {error}", file=sys.stderr)
@@ -63,6 +66,16 @@ def _cmd_datasets_build(args: argparse.Namespace) -> int:
 
     folder = build_recipe(args.name, raw_dir=args.raw_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     print(f"built {args.name} at {folder}")
+    return 0
+
+
+def _cmd_datasets_synth(args: argparse.Namespace) -> int:
+    from oncobench.datasets.recipes.synthetic import SynthSpec, build, parse_modalities
+
+    spec = SynthSpec(args.name, patients=args.patients, cohorts=args.cohorts, modalities=parse_modalities(args.modalities),
+                     seed=args.seed, version=args.version)
+    folder = build(spec)
+    print(f"built SYNTHETIC dataset {args.name}@{args.version} at {folder} (not patient data)")
     return 0
 
 
@@ -161,7 +174,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     report = run_grid(tasks, models, seeds=_ints(args.seeds) or [0], folds=_ints(args.folds),
                       repeats=_ints(args.repeats) or [0], n_jobs=args.jobs, force=args.force,
-                      controls=not args.no_controls, progress=not args.quiet)
+                      controls=not args.no_controls, progress=not args.quiet, executor=args.executor,
+                      address=args.address)
     print(f"{report.planned} jobs: {report.ran} ran, {report.skipped} already finished, {len(report.failed)} failed")
     for key, error in report.failed:
         print(f"  FAILED {key}: {error}", file=sys.stderr)
@@ -182,6 +196,62 @@ def _cmd_results(args: argparse.Namespace) -> int:
             print()
             print(format_per_fold(task, per_fold_table(task)))
         print()
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.tasks import load_task
+    from oncobench.leaderboard.submission import submit, write_template
+
+    if args.template:
+        task = load_task(args.template, dataset=args.dataset)
+        out = write_template(task, args.out)
+        print(f"template for {task.name} on {task.dataset.id} written to {out}: one file per fold of repeat 0 "
+              f"(fold<k>_seed<s>.parquet) and meta.toml; edit both, then\n  oncobench submit --task {task.name}"
+              + (f" --dataset {args.dataset}" if args.dataset else "") + f" --predictions {out}")
+        return 0
+    if not args.task or not args.predictions:
+        raise ValueError("submit needs --task and --predictions (or --template TASK --out DIR)")
+    task = load_task(args.task, dataset=args.dataset)
+    source = args.predictions if args.predictions.is_dir() else args.predictions.read_bytes()
+    entry = submit(task, source, meta_path=args.meta)
+    print(f"accepted: {entry.method} v{entry.version} on {entry.task} ({entry.dataset}), status {entry.status}; "
+          f"{entry.primary} {entry.score()['mean']:.4f} (re-scored by OncoBench)")
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.tasks import load_task
+    from oncobench.leaderboard.views import export_site, leaderboard_text
+
+    if args.action == "export":
+        if args.out is None:
+            raise ValueError("leaderboard export needs --out DIR")
+        out = export_site(args.out)
+        print(f"static site written to {out} (open {out / 'index.html'})")
+        return 0
+    if not args.task:
+        raise ValueError("leaderboard needs --task T (or: leaderboard export --out DIR)")
+    for name in args.task:
+        print(leaderboard_text(load_task(name, dataset=args.dataset)))
+        print()
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from oncobench.leaderboard.api import serve
+
+    print(f"serving the leaderboard on http://{args.host}:{args.port}/ (API: /api/tasks, /api/leaderboard/TASK)")
+    serve(args.host, args.port)
+    return 0
+
+
+def _cmd_tokens_create(args: argparse.Namespace) -> int:
+    from oncobench.leaderboard.db import LeaderboardDB
+
+    with LeaderboardDB() as db:
+        token = db.create_token(args.name)
+    print(f"token for {args.name} (shown once; only its sha256 is stored):\n{token}")
     return 0
 
 
@@ -208,6 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, help="download cache (default $ONCOBENCH_HOME/cache/raw)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_datasets_build)
+    p = datasets.add_parser("synth", help="generate a synthetic multi-omics cohort with known structure (streamed)")
+    p.add_argument("name")
+    p.add_argument("--patients", type=int, default=1000)
+    p.add_argument("--cohorts", type=int, default=4)
+    p.add_argument("--modalities", default="rna=20000,methylation=20000,mirna=1000,cnv=20000,pathology=600",
+                   help="NAME=FEATURES,... (rna, methylation, mirna, cnv, pathology, protein, mutation)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--version", default="1.0")
+    p.set_defaults(func=_cmd_datasets_synth)
     p = datasets.add_parser("verify", help="check every file of NAME[@VERSION] against its sha256")
     p.add_argument("name")
     p.set_defaults(func=_cmd_datasets_verify)
@@ -248,12 +327,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", help="comma-separated folds (default: all folds of each repeat)")
     p.add_argument("--repeats", help="comma-separated repeats (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local", help="local processes or Ray tasks")
+    p.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default: start a local Ray")
     p.add_argument("--dataset", help="run on another dataset with the task's columns, e.g. tcga-mini")
     p.add_argument("--scheme", help="another split scheme, e.g. site (site shift)")
     p.add_argument("--force", action="store_true", help="run finished jobs again")
     p.add_argument("--no-controls", action="store_true", help="do not add the negative control and clinical reference")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("submit", help="submit per-fold predictions to the leaderboard (validated and re-scored)")
+    p.add_argument("--task")
+    p.add_argument("--predictions", type=Path, help="folder or zip of fold<k>[_seed<s>].parquet|csv files")
+    p.add_argument("--meta", type=Path, help="meta.toml (default: the one inside the folder or zip)")
+    p.add_argument("--dataset", help="the task's dataset, e.g. tcga-mini (default: the task's own)")
+    p.add_argument("--template", metavar="TASK", help="write a ready example submission for TASK to --out")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("leaderboard", help="ranked leaderboard of tasks; `leaderboard export --out DIR` writes the static site")
+    p.add_argument("action", nargs="?", choices=["export"], help="export: write the static HTML site")
+    p.add_argument("--task", action="append")
+    p.add_argument("--dataset")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=_cmd_leaderboard)
+
+    p = sub.add_parser("serve", help="serve the leaderboard pages and JSON API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_cmd_serve)
+
+    tokens = sub.add_parser("tokens", help="API tokens for submissions").add_subparsers(dest="action", required=True)
+    p = tokens.add_parser("create", help="create a bearer token for NAME (printed once)")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_tokens_create)
 
     p = sub.add_parser("results", help="aggregated results of tasks from the tracking store")
     p.add_argument("--task", action="append", required=True)

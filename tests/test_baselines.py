@@ -435,7 +435,7 @@ def _fitted_state(model: EarlyFusion) -> dict[str, np.ndarray]:
         for attr in ("median_", "mean_", "scale_", "keep_"):
             state[f"{m}.{attr}"] = np.asarray(getattr(pre, attr)[m])
     est = model.estimator_
-    if hasattr(est, "coef_"):
+    if hasattr(est, "coef_") and hasattr(est, "intercept_"):
         state["coef_"], state["intercept_"] = est.coef_, est.intercept_
     if hasattr(est, "model_"):  # CoxnetCV
         state["alpha_"], state["coef_"] = np.asarray(est.alpha_), np.asarray(est.model_.coef_)

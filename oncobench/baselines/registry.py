@@ -68,6 +68,8 @@ class ModelInfo:
 
 MODELS: dict[str, ModelInfo] = {}
 _ENTRY_POINTS_LOADED = False
+_DEEP_UNAVAILABLE: str | None = None
+DEEP_MODELS = ("mlp-early", "mlp-late", "attention-fusion", "attention-fusion-gb", "gated-fusion", "mlp-discrete-time")
 
 
 def register_model(
@@ -101,6 +103,12 @@ def register_model(
 def _load_builtin() -> None:
     from oncobench.baselines import classical, controls, survival, unsupervised  # noqa: F401  (they register)
 
+    global _DEEP_UNAVAILABLE
+    try:
+        from oncobench.baselines.deep import models  # noqa: F401  (needs torch: the `deep` extra)
+    except ImportError as exc:
+        _DEEP_UNAVAILABLE = str(exc)
+
 
 def _load_entry_points() -> None:
     global _ENTRY_POINTS_LOADED
@@ -123,6 +131,9 @@ def list_models() -> dict[str, ModelInfo]:
 def get_model(name: str) -> ModelInfo:
     """The registered model ``name`` (without a fusion suffix)."""
     models = list_models()
+    if name not in models and name in DEEP_MODELS and _DEEP_UNAVAILABLE:
+        raise ModelNotFoundError(f"model {name!r} needs PyTorch, which did not import ({_DEEP_UNAVAILABLE}): "
+                                 "pip install 'oncobench[deep]'")
     try:
         return models[name]
     except KeyError:

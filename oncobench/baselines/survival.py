@@ -79,6 +79,11 @@ class CoxnetCV(BaseEstimator):
             self.alpha_ = float(alphas[best])
         return self
 
+    @property
+    def coef_(self) -> np.ndarray:
+        """Coefficients at the chosen penalty (the path was fitted down to it: its last column)."""
+        return self.model_.coef_[:, -1]
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(X, alpha=self.alpha_)
 

@@ -100,3 +100,13 @@ register_task(TaskSpec(
     reference="PathGen direction: predicting gene expression from histology features",
     description="Translation: predict TCGA-BRCA RNA (within-cohort z-scores) from pathology features; per-gene "
                 "Pearson, Spearman and MSE."))
+
+# Synthetic cohorts (`oncobench datasets synth NAME ...`): run with --dataset NAME.
+_survival("synth-survival", target="OS", modalities=(), dataset="synthetic",
+          reference="oncobench.datasets.recipes.synthetic (planted Cox coefficients in the card)",
+          description="Overall survival of a synthetic cohort from every modality; the hazard is a known Cox model "
+                      "of the first rna features and age.")
+register_task(TaskSpec(
+    name="synth-subtype", kind="classification", target="subtype", modalities=(), dataset="synthetic",
+    primary="macro_f1", secondary=CLASSIFICATION_METRICS, reference="oncobench.datasets.recipes.synthetic",
+    description="Planted subtype of a synthetic cohort from every modality."))

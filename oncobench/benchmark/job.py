@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -48,6 +49,7 @@ class JobOutput:
     fit_seconds: float
     predict_seconds: float
     total_seconds: float
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 def model_inputs(task: Task, model: str) -> tuple[str, ...]:
@@ -111,6 +113,10 @@ class Predicted:
     fit_seconds: float
     predict_seconds: float
     seconds: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+MODEL_FIGURES = {"n_params": "n_params_", "epochs_run": "epochs_run_"}  # logged when a fitted model has them
 
 
 def fit_predict(task: Task, job: Job) -> Predicted:
@@ -122,8 +128,12 @@ def fit_predict(task: Task, job: Job) -> Predicted:
     model = build_model(job.model, task.kind, job.seed, **context)
     X_train = _matrices(task, split.train, inputs)
     y_train = _fit_target(task, split.train)
+    fit_kwargs = {}
+    if split.valid and "X_valid" in inspect.signature(model.fit).parameters:
+        # models that early-stop get the validation fold, never the test fold
+        fit_kwargs = {"X_valid": _matrices(task, split.valid, inputs), "y_valid": _fit_target(task, split.valid)}
     t0 = time.perf_counter()
-    model.fit(X_train, y_train)
+    model.fit(X_train, y_train, **fit_kwargs)
     fit_seconds = time.perf_counter() - t0
     times = evaluation_times(task, split) if task.kind == "survival" else None
     X_test = _matrices(task, split.test, inputs)
@@ -138,7 +148,9 @@ def fit_predict(task: Task, job: Job) -> Predicted:
             valid_frame = prediction_frame(task, model, _matrices(task, split.valid, inputs), split.valid, valid_times)
         except ValueError as exc:  # e.g. no event in a small validation fold: no time grid
             log.info("%s: no validation predictions (%s)", job.key(), exc)
-    return Predicted(split, test_frame, valid_frame, valid_split, fit_seconds, predict_seconds, time.perf_counter() - start)
+    extra = {name: float(getattr(model, attr)) for name, attr in MODEL_FIGURES.items() if hasattr(model, attr)}
+    return Predicted(split, test_frame, valid_frame, valid_split, fit_seconds, predict_seconds,
+                     time.perf_counter() - start, extra)
 
 
 def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
@@ -152,7 +164,8 @@ def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
         except ValueError as exc:  # a small validation fold may have no events or one class: undefined
             log.info("%s: validation metrics undefined (%s)", job.key(), exc)
     total = predicted.seconds + time.perf_counter() - start
-    return JobOutput(test_result, valid_result, predicted.test, predicted.fit_seconds, predicted.predict_seconds, total)
+    return JobOutput(test_result, valid_result, predicted.test, predicted.fit_seconds, predicted.predict_seconds, total,
+                     dict(predicted.extra))
 
 
 def run_job(task: Task, job: Job) -> JobOutput:

@@ -95,12 +95,15 @@ def _work(job: Job, task: Task | None = None, dataset_path: str = "") -> tuple[J
 
 def run_grid(tasks: Sequence[Task], models: Sequence[str], *, seeds: Sequence[int] = (0,),
              folds: Sequence[int] | None = None, repeats: Sequence[int] = (0,), n_jobs: int = 1, force: bool = False,
-             controls: bool = True, progress: bool = True, home: Path | None = None) -> RunReport:
+             controls: bool = True, progress: bool = True, home: Path | None = None, executor: str = "local",
+             address: str | None = None) -> RunReport:
     """Run (or resume) the grid and log every job; returns what ran, was skipped or failed."""
     from tqdm.auto import tqdm
 
     from oncobench.benchmark.tracking import Tracker
 
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; expected one of {EXECUTORS}")
     grid = plan(tasks, models, seeds, folds, repeats, controls)
     tracker = Tracker(home)
     report = RunReport(planned=len(grid), tasks=list(tasks))
@@ -120,7 +123,7 @@ def run_grid(tasks: Sequence[Task], models: Sequence[str], *, seeds: Sequence[in
     bar = tqdm(total=len(todo), desc="benchmark", unit="job", disable=not progress)
     writer = _Writer(tracker, by_name, report)
     try:
-        for job, predicted, error in _execute(todo, by_name, n_jobs):
+        for job, predicted, error in _execute(todo, by_name, n_jobs, executor, address):
             bar.update(1)
             if error is not None:
                 report.failed.append((job.key(), error))
@@ -172,7 +175,14 @@ class _Writer:
             self.report.ran += 1
 
 
-def _execute(todo: list[Job], tasks: dict[str, Task], n_jobs: int) -> Iterable[tuple[Job, Predicted | None, str | None]]:
+EXECUTORS = ("local", "ray")
+
+
+def _execute(todo: list[Job], tasks: dict[str, Task], n_jobs: int, executor: str = "local",
+             address: str | None = None) -> Iterable[tuple[Job, Predicted | None, str | None]]:
+    if executor == "ray":
+        yield from _execute_ray(todo, tasks, address)
+        return
     if n_jobs <= 1 or len(todo) <= 1:
         for job in todo:
             yield _work(job, tasks[job.task])
@@ -190,3 +200,33 @@ def _log_aggregates(tracker: "Tracker", tasks: Sequence[Task], grid: list[tuple[
             rows = [r.test for key, r in finished.items() if r.tags.get("model") == model]
             if rows:
                 tracker.log_aggregates(tracker.parent(task, model), summarize_metrics(rows), len(rows))
+
+
+def _execute_ray(todo: list[Job], tasks: dict[str, Task], address: str | None) -> Iterable[tuple[Job, Predicted | None, str | None]]:
+    """Each job as a Ray task; workers read the dataset folder by path (shared or network storage on a cluster).
+
+    Results (predictions, small) come back to this process, which scores and logs them like local jobs,
+    so metrics are identical to the local executor's for the same seeds.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--executor ray needs Ray: pip install 'oncobench[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(_work)
+        pending = {remote.remote(job, None, str(tasks[job.task].dataset.path)): job for job in todo}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                job = pending.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except Exception as exc:  # a lost worker or node: this job fails, the grid goes on
+                    yield job, None, f"{type(exc).__name__}: {exc}"
+    finally:
+        if started:
+            ray.shutdown()

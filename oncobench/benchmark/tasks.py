@@ -203,6 +203,8 @@ class Task:
             have = self.dataset.presence.filter(pl.col(spec.target))["patient_id"].to_list()
             table = table.filter(pl.col("patient_id").is_in(have))
         else:
+            if spec.target not in clin.columns:
+                raise TaskDataError(f"task {self.name}: {self.dataset.id} has no column {spec.target!r}")
             label = clin[spec.target].cast(pl.String)
             if spec.label_map is not None:
                 label = label.replace_strict(dict(spec.label_map), default=None, return_dtype=pl.String)

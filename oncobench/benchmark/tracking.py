@@ -82,6 +82,7 @@ class Tracker:
         _check_sqlite(self.db)
         os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # else it prints its schema migration at INFO
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         from mlflow.tracking import MlflowClient
 
         try:
@@ -174,6 +175,7 @@ class Tracker:
                     "runtime_seconds": output.total_seconds}
         if res.n_events is not None:
             metrics["n_test_events"] = res.n_events
+        metrics |= output.extra  # model-reported: parameter count, epochs run, robustness scores
         self.client.log_batch(
             rid, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in params.items()], tags=[], synchronous=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import polars as pl
 
 from oncobench.datasets import matrixio
 from oncobench.datasets.harmonize import MODALITIES, FeatureBlock
+from oncobench.datasets.provenance import Provenance
 from oncobench.datasets.splits import SplitSpec, check_split, write_split
 from oncobench.datasets.store import VersionWriter, build_version
 
@@ -38,6 +39,17 @@ class DatasetContent:
     endpoints: list[dict[str, str]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    streamed: dict[str, "StreamedModality"] = field(default_factory=dict)
+
+
+@dataclass
+class StreamedModality:
+    """A modality too large to hold in memory: ``chunks()`` yields (patient IDs, float32 rows) of the patients
+    who have it, in any order, each patient once; written chunk by chunk (:class:`matrixio.MatrixWriter`)."""
+
+    features: list[str]
+    chunks: Callable[[], Iterator[tuple[list[str], np.ndarray]]]
+    provenance: Provenance
 
 
 def merge_blocks(blocks: Sequence[FeatureBlock], patients: Sequence[str]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -80,6 +92,10 @@ def write_dataset(content: DatasetContent, *, home: Path | None = None, root: Pa
             raise ValueError(f"{content.name}: split {scheme} names {len(extra)} patients not in the dataset, e.g. {sorted(extra)[:3]}")
         check_split(table, name=f"{content.name}/{scheme}", **content.split_checks.get(scheme, {}))
 
+    both = set(content.blocks) & set(content.streamed)
+    if both:
+        raise ValueError(f"{content.name}: modalities {sorted(both)} given both as blocks and streamed")
+
     def write(writer: VersionWriter) -> None:
         presence = {"patient_id": patients}
         modalities: dict[str, Any] = {}
@@ -100,6 +116,12 @@ def write_dataset(content: DatasetContent, *, home: Path | None = None, root: Pa
                 "sources": [b.provenance.to_dict() for b in blocks],
             }
             log.info("%s: %s %d x %d", content.name, modality, int(present.sum()), len(features))
+        for modality in [m for m in MODALITIES if m in content.streamed]:
+            modalities[modality], presence[modality] = _write_streamed(writer, modality, content.streamed[modality], patients)
+            log.info("%s: %s %d x %d (streamed)", content.name, modality, modalities[modality]["n_patients"],
+                     len(content.streamed[modality].features))
+        modalities = {m: modalities[m] for m in MODALITIES if m in modalities}
+        presence = {"patient_id": patients} | {m: presence[m] for m in modalities}
         clinical.write_parquet(writer.path("clinical.parquet"), compression="zstd", statistics=False)
         pl.DataFrame(presence).write_parquet(writer.path("presence.parquet"), compression="zstd", statistics=False)
         split_meta = {}
@@ -122,3 +144,30 @@ def write_dataset(content: DatasetContent, *, home: Path | None = None, root: Pa
         })
 
     return build_version(content.name, content.version, write, home=home, root=root)
+
+
+def _write_streamed(writer: VersionWriter, modality: str, stream: StreamedModality,
+                    patients: list[str]) -> tuple[dict[str, Any], list[bool]]:
+    known = set(patients)
+    seen: set[str] = set()
+    missing_cells = 0
+    with matrixio.MatrixWriter(writer.path(f"modalities/{modality}.parquet"), stream.features) as out:
+        for ids, values in stream.chunks():
+            unknown = [p for p in ids if p not in known]
+            if unknown:
+                raise ValueError(f"{modality}: streamed patients not in the clinical table, e.g. {unknown[:3]}")
+            again = seen.intersection(ids)
+            if again or len(set(ids)) != len(ids):
+                raise ValueError(f"{modality}: patients streamed twice, e.g. {sorted(again)[:3]}")
+            seen.update(ids)
+            missing_cells += int(np.isnan(values).sum())
+            out.write(ids, values)
+    n = len(seen)
+    info = {
+        "n_patients": n, "n_features": len(stream.features),
+        "comparable_across_cohorts": stream.provenance.comparable_across_cohorts,
+        "missing_cells_fraction": missing_cells / (n * len(stream.features)) if n else 0.0,
+        "features_per_source": {stream.provenance.source: len(stream.features)},
+        "sources": [stream.provenance.to_dict()],
+    }
+    return info, [p in seen for p in patients]

@@ -77,6 +77,73 @@ def write_matrix(path: str | Path, patients: Sequence[str], features: Sequence[s
         tmp.unlink(missing_ok=True)
 
 
+class MatrixWriter:
+    """Write a matrix in row chunks (one row group each) without holding it in memory; same layout as
+    :func:`write_matrix`, published by rename on :meth:`close`, removed if the writer fails.
+
+    Use as a context manager: ``with MatrixWriter(path, features) as w: w.write(patients, values)``.
+    """
+
+    def __init__(self, path: str | Path, features: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.features = list(features)
+        self.m = len(self.features)
+        if self.m == 0:
+            raise ValueError(f"{self.path.name}: a streamed matrix needs at least one feature")
+        self.width = 4 * self.m
+        meta = {"layout": LAYOUT, "features": self.features, "n_features": self.m}
+        self.schema = pa.schema(
+            [pa.field("patient_id", pa.string(), nullable=False), pa.field("values", pa.binary(self.width), nullable=False)],
+            metadata={_META_KEY: json.dumps(meta).encode()},
+        )
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="none", use_dictionary=False,
+                                       write_statistics=False, write_page_checksum=True,
+                                       data_page_size=_ROW_GROUP_BYTES + (1 << 20),
+                                       max_rows_per_page=max(1, _ROW_GROUP_BYTES // self.width))
+        self.rows = 0
+        self.samples: list[tuple[int, np.ndarray]] = []  # first and last row of each chunk, for the read-back check
+
+    def write(self, patients: Sequence[str], values: np.ndarray) -> None:
+        n = len(patients)
+        if values.shape != (n, self.m):
+            raise ValueError(f"{self.path.name}: chunk shape {values.shape}; expected ({n}, {self.m})")
+        if n * self.width > _ROW_GROUP_BYTES:
+            raise ValueError(f"{self.path.name}: a chunk of {n} rows exceeds {_ROW_GROUP_BYTES} bytes; write smaller chunks")
+        values = _little_endian(values)
+        column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(self.width), n, [None, pa.py_buffer(values)])
+        table = pa.table({"patient_id": pa.array(list(patients), pa.string()), "values": column}, schema=self.schema)
+        self.writer.write_table(table, row_group_size=n)
+        for local in {0, n - 1}:
+            self.samples.append((self.rows + local, values[local].copy()))
+        self.rows += n
+
+    def close(self) -> None:
+        self.writer.close()
+        parts = _mapped_values(self.tmp, self.m)
+        if parts is None:
+            raise RuntimeError(f"{self.path.name}: the Parquet writer did not produce one data page per row group")
+        offsets = np.cumsum([0] + [len(p) for p in parts])
+        for row, expected in self.samples:
+            g = int(np.searchsorted(offsets, row, side="right") - 1)
+            if not np.array_equal(parts[g][row - offsets[g]], expected, equal_nan=True):
+                raise RuntimeError(f"{self.path.name}: read-back of row {row} differs from the written values")
+        del parts
+        os.replace(self.tmp, self.path)
+
+    def __enter__(self) -> "MatrixWriter":
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.close()
+            else:
+                self.writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
 def _meta(path: Path, schema: pa.Schema) -> dict:
     raw = (schema.metadata or {}).get(_META_KEY)
     if raw is None:
@@ -127,7 +194,18 @@ def read_matrix(path: str | Path, rows: np.ndarray | None = None) -> tuple[np.nd
         chunks = pq.read_table(path, columns=["values"]).column("values").chunks
         parts = [np.frombuffer(c.buffers()[1], dtype="<f4", count=len(c) * m, offset=c.offset * 4 * m).reshape(-1, m)
                  for c in chunks]
-    full = parts[0] if len(parts) == 1 else np.concatenate(parts)
     if rows is None:
-        return np.array(full, dtype=np.float32), features
-    return np.ascontiguousarray(full[np.asarray(rows, dtype=np.intp)], dtype=np.float32), features
+        return (np.array(parts[0], dtype=np.float32) if len(parts) == 1 else np.concatenate(parts)), features
+    rows = np.asarray(rows, dtype=np.intp)
+    if len(parts) == 1:
+        return np.ascontiguousarray(parts[0][rows], dtype=np.float32), features
+    # several row groups (a streamed file): gather per group, never concatenating the whole matrix
+    out = np.empty((len(rows), m), dtype=np.float32)
+    offsets = np.cumsum([0] + [len(p) for p in parts])
+    group = np.searchsorted(offsets, rows, side="right") - 1
+    if len(rows) and (rows.min() < 0 or rows.max() >= n):
+        raise IndexError(f"{path.name}: row positions outside 0..{n - 1}")
+    for g in np.unique(group):
+        mask = group == g
+        out[mask] = parts[g][rows[mask] - offsets[g]]
+    return out, features

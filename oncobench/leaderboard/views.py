@@ -1,0 +1,121 @@
+"""What the leaderboard shows: ranked rows per task, the terminal table and the static site."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oncobench.benchmark.tasks import Task, load_task
+from oncobench.leaderboard.db import LeaderboardDB
+from oncobench.leaderboard.ranking import RankedRow, latest_versions, rank
+from oncobench.leaderboard.scoring import protocol_key
+from oncobench.benchmark.evaluator import EVALUATOR_VERSION
+from oncobench.leaderboard import site
+
+
+def ranked(task: Task, db: LeaderboardDB, *, all_versions: bool = False) -> tuple[list[RankedRow], int]:
+    """Ranked rows of the entries comparable with the task as it is now, and how many other entries exist."""
+    entries = db.entries(task.name, task.dataset.id)
+    key = (task.name, task.dataset.id, protocol_key(task), EVALUATOR_VERSION)
+    comparable = [e for e in entries if e.comparability_key() == key]
+    shown = comparable if all_versions else latest_versions(comparable)
+    return rank(shown, task.spec.primary), len(entries) - len(comparable)
+
+
+def task_summary(task: Task, rows: list[RankedRow]) -> dict[str, Any]:
+    best = next((r.entry for r in rows if r.entry.role == "model"), None)
+    return {"task": task.name, "dataset": task.dataset.id, "kind": task.kind, "primary": task.spec.primary,
+            "secondary": list(task.spec.secondary), "scheme": task.scheme, "description": task.spec.description,
+            "entries": len(rows), "best": f"{best.method} v{best.version}" if best else ""}
+
+
+def km_groups(task: Task, db: LeaderboardDB, rows: list[RankedRow]) -> tuple[list[float], list[bool], list[bool], str] | None:
+    """Test outcomes and high/low risk (above the fold's median risk) of the top model entry, pooled over folds."""
+    top = next((r.entry for r in rows if r.entry.role == "model"), None)
+    if top is None or task.kind != "survival":
+        return None
+    frames = db.predictions(top)
+    time, event, high = [], [], []
+    seed = min(top.seeds)
+    for (fold, s), frame in sorted(frames.items()):
+        if s != seed:
+            continue
+        risk = frame["risk"].to_numpy()
+        e, t = task.outcome(frame["patient_id"].to_list())
+        time += t.tolist()
+        event += e.tolist()
+        high += (risk > np.median(risk)).tolist()
+    if not time:
+        return None
+    return time, event, high, f"{top.method} v{top.version}: test patients of every fold, seed {seed}"
+
+
+def task_tasks(db: LeaderboardDB) -> list[Task]:
+    return [load_task(name, dataset=dataset) for name, dataset in db.tasks()]
+
+
+def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str = "") -> str:
+    rows, others = ranked(task, db)
+    plots: dict[str, str] = {}
+    if rows:
+        stem = f"{task.name}__{task.dataset.id.replace('@', '_')}"
+        site.fold_plot(rows, task.spec.primary, plot_dir / f"{stem}_folds.png")
+        plots["Scores per fold"] = f"{plot_prefix}{stem}_folds.png"
+        km = km_groups(task, db, rows)
+        if km is not None:
+            site.km_plot(*km[:3], plot_dir / f"{stem}_km.png", km[3], unit=(task.endpoint or {}).get("unit", "days"))
+            plots["Kaplan-Meier curves of the top entry's risk groups"] = f"{plot_prefix}{stem}_km.png"
+    return site.task_page(task_summary(task, rows), rows, plots=plots, others=others)
+
+
+def page_name(task: Task) -> str:
+    return f"{task.name}__{task.dataset.id.replace('@', '_')}"
+
+
+def export_site(out: Path, *, home: Path | None = None) -> Path:
+    """Write the static site (index, one page + CSV + plots per task) to ``out``, replacing it in one rename."""
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir(parents=True)
+    try:
+        with LeaderboardDB(home) as db:
+            tasks = task_tasks(db)
+            summaries = []
+            for task in tasks:
+                name = page_name(task)
+                (tmp / f"{name}.html").write_text(render_task(task, db, tmp), encoding="utf-8")
+                rows, _ = ranked(task, db)
+                (tmp / f"{name}.csv").write_text(site.leaderboard_csv(rows, task.spec.primary), encoding="utf-8")
+                summaries.append(task_summary(task, rows) | {"page": name})
+            (tmp / "index.html").write_text(site.index_page(summaries, link="{page}.html"), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def leaderboard_text(task: Task, *, home: Path | None = None) -> str:
+    """Import the task's finished baseline runs, then the ranked terminal table."""
+    from oncobench.leaderboard.baselines import import_baselines
+    from oncobench.leaderboard.ranking import format_leaderboard
+
+    with LeaderboardDB(home) as db:
+        import_baselines(task, home=home, db=db)
+        rows, others = ranked(task, db)
+    text = format_leaderboard(task.name, task.dataset.id, rows, task.spec.primary)
+    if others:
+        text += f"\n({others} entries on another dataset version, split or evaluator version are not ranked here)"
+    return text
+
+
+def quick_leaderboard(dataset: str = "tcga-mini", *, home: Path | None = None) -> str:
+    from oncobench.benchmark.quick import QUICK
+
+    return "\n\n".join(leaderboard_text(load_task(name, dataset=dataset), home=home) for name in QUICK)

@@ -167,7 +167,7 @@ def _load_tasks(names: Sequence[str], dataset: str | None, scheme: str | None) -
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from oncobench.benchmark.results import format_results, results_table
+    from oncobench.benchmark.results import format_results, format_robustness, results_table, robustness_table
     from oncobench.benchmark.runner import run_grid
 
     tasks = _load_tasks(args.task, args.dataset, args.scheme)
@@ -175,23 +175,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report = run_grid(tasks, models, seeds=_ints(args.seeds) or [0], folds=_ints(args.folds),
                       repeats=_ints(args.repeats) or [0], n_jobs=args.jobs, force=args.force,
                       controls=not args.no_controls, progress=not args.quiet, executor=args.executor,
-                      address=args.address)
+                      address=args.address, robustness=True if args.robustness else None)
     print(f"{report.planned} jobs: {report.ran} ran, {report.skipped} already finished, {len(report.failed)} failed")
     for key, error in report.failed:
         print(f"  FAILED {key}: {error}", file=sys.stderr)
     for task in tasks:
         print()
         print(format_results(task, results_table(task)))
+        robust = robustness_table(task)
+        if not robust.is_empty():
+            print()
+            print(format_robustness(task, robust))
     return 1 if report.failed else 0
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
     from oncobench.benchmark.results import format_results, results_table
 
-    from oncobench.benchmark.results import format_per_fold, per_fold_table
+    from oncobench.benchmark.results import format_per_fold, format_robustness, per_fold_table, robustness_table
 
     for task in _load_tasks(args.task, args.dataset, args.scheme):
         print(format_results(task, results_table(task)))
+        robust = robustness_table(task)
+        if not robust.is_empty():
+            print()
+            print(format_robustness(task, robust))
         if args.per_fold:
             print()
             print(format_per_fold(task, per_fold_table(task)))
@@ -235,6 +243,26 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     for name in args.task:
         print(leaderboard_text(load_task(name, dataset=args.dataset)))
         print()
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from oncobench.baselines.deep.explain import explain_fold, write_explanation
+    from oncobench.benchmark.tasks import load_task
+
+    task = load_task(args.task, dataset=args.dataset)
+    explanation = explain_fold(task, args.model, fold=args.fold, seed=args.seed, method=args.method)
+    out = write_explanation(explanation, args.out or Path(f"explain-{task.name}-{args.model}-fold{args.fold}"))
+    print(f"{args.model} on {task.name} ({task.dataset.id}), fold {args.fold}, {explanation.method}:")
+    print("modality contributions: " + ", ".join(f"{m} {v:.1%}" for m, v in
+                                                  sorted(explanation.modalities.items(), key=lambda kv: -kv[1])))
+    print("top features: " + ", ".join(f"{r['modality']}:{r['feature']}" for r in explanation.features.head(10).iter_rows(named=True)))
+    if explanation.pam50:
+        p = explanation.pam50
+        print(f"PAM50 sanity check: {p['overlap']} of the top {p['top']} RNA genes are PAM50 genes "
+              f"({p['pam50_measured']} of the 50 are measured among {p['rna_features_ranked']} genes; "
+              f"{p['expected_by_chance']:.2f} expected by chance): {', '.join(p['overlap_genes'])}")
+    print(f"written to {out}")
     return 0
 
 
@@ -333,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", help="another split scheme, e.g. site (site shift)")
     p.add_argument("--force", action="store_true", help="run finished jobs again")
     p.add_argument("--no-controls", action="store_true", help="do not add the negative control and clinical reference")
+    p.add_argument("--robustness", action="store_true",
+                   help="score the missing-modality protocol for every model (always on for deep models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 
@@ -351,6 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=_cmd_leaderboard)
+
+    p = sub.add_parser("explain", help="per-feature attributions and per-modality contributions of a deep model")
+    p.add_argument("--task", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--dataset")
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", choices=["integrated_gradients", "gradient_x_input"], default="integrated_gradients")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("serve", help="serve the leaderboard pages and JSON API")
     p.add_argument("--host", default="127.0.0.1")

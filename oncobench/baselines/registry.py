@@ -69,7 +69,8 @@ class ModelInfo:
 MODELS: dict[str, ModelInfo] = {}
 _ENTRY_POINTS_LOADED = False
 _DEEP_UNAVAILABLE: str | None = None
-DEEP_MODELS = ("mlp-early", "mlp-late", "attention-fusion", "attention-fusion-gb", "gated-fusion", "mlp-discrete-time")
+DEEP_MODELS = ("mlp-early", "mlp-late", "attention-fusion", "attention-fusion-gb", "gated-fusion", "mlp-discrete-time",
+               "mogonet", "multimodal-vae")
 
 
 def register_model(
@@ -105,7 +106,7 @@ def _load_builtin() -> None:
 
     global _DEEP_UNAVAILABLE
     try:
-        from oncobench.baselines.deep import models  # noqa: F401  (needs torch: the `deep` extra)
+        from oncobench.baselines.deep import models, mogonet, vae  # noqa: F401  (needs torch: the `deep` extra)
     except ImportError as exc:
         _DEEP_UNAVAILABLE = str(exc)
 

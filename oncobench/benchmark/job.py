@@ -31,13 +31,17 @@ class Job:
     seed: int
     dataset: str | None = None
     scheme: str | None = None
+    robustness: bool = False  # also score the missing-modality protocol (oncobench.benchmark.robustness)
 
     def key(self) -> str:
         return f"{self.task}|{self.model}|r{self.repeat}|f{self.fold}|s{self.seed}"
 
     def config_hash(self, dataset_id: str) -> str:
         """Hash of everything that determines the result (code version aside)."""
-        payload = json.dumps(asdict(self) | {"dataset": dataset_id}, sort_keys=True)
+        fields = asdict(self)
+        if not fields["robustness"]:  # keeps the hashes of runs made before the protocol existed
+            del fields["robustness"]
+        payload = json.dumps(fields | {"dataset": dataset_id}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -114,9 +118,10 @@ class Predicted:
     predict_seconds: float
     seconds: float
     extra: dict[str, float] = field(default_factory=dict)
+    robustness: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
-MODEL_FIGURES = {"n_params": "n_params_", "epochs_run": "epochs_run_"}  # logged when a fitted model has them
+MODEL_FIGURES = {"n_params": "n_params_", "epochs_run": "epochs_run_", "train_seconds": "train_seconds_"}  # logged when a fitted model has them
 
 
 def fit_predict(task: Task, job: Job) -> Predicted:
@@ -149,8 +154,14 @@ def fit_predict(task: Task, job: Job) -> Predicted:
         except ValueError as exc:  # e.g. no event in a small validation fold: no time grid
             log.info("%s: no validation predictions (%s)", job.key(), exc)
     extra = {name: float(getattr(model, attr)) for name, attr in MODEL_FIGURES.items() if hasattr(model, attr)}
+    robust = {}
+    if job.robustness and task.kind != "clustering":
+        from oncobench.benchmark.robustness import conditions
+
+        robust = {name: prediction_frame(task, model, X, split.test, times)
+                  for name, X in conditions(X_test, job.seed).items()}
     return Predicted(split, test_frame, valid_frame, valid_split, fit_seconds, predict_seconds,
-                     time.perf_counter() - start, extra)
+                     time.perf_counter() - start, extra, robust)
 
 
 def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
@@ -163,9 +174,14 @@ def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
             valid_result = task.evaluate(predicted.valid, split=predicted.valid_split)
         except ValueError as exc:  # a small validation fold may have no events or one class: undefined
             log.info("%s: validation metrics undefined (%s)", job.key(), exc)
+    extra = dict(predicted.extra)
+    if predicted.robustness:
+        from oncobench.benchmark.robustness import score_conditions
+
+        extra |= score_conditions(task, predicted.robustness, predicted.split)
     total = predicted.seconds + time.perf_counter() - start
     return JobOutput(test_result, valid_result, predicted.test, predicted.fit_seconds, predicted.predict_seconds, total,
-                     dict(predicted.extra))
+                     extra)
 
 
 def run_job(task: Task, job: Job) -> JobOutput:

@@ -70,6 +70,38 @@ def format_per_fold(task: Task, table: pl.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def robustness_table(task: Task, home: Path | None = None) -> pl.DataFrame:
+    """Per model: the full-data primary score and each missing-modality condition's, averaged over jobs."""
+    from oncobench.benchmark.tracking import Tracker
+
+    rows: dict[str, dict[str, list[float]]] = {}
+    for run in Tracker(home).job_runs(task.name, task.dataset.id):
+        metrics = run.data.metrics
+        robust = {k[7:]: v for k, v in metrics.items() if k.startswith("robust_")}
+        if not robust:
+            continue
+        row = rows.setdefault(run.data.tags["model"], {})
+        row.setdefault("full data", []).append(metrics.get(f"test_{task.spec.primary}", math.nan))
+        for k, v in robust.items():
+            row.setdefault(k, []).append(v)
+    if not rows:
+        return pl.DataFrame()
+    out = [{"model": m, **{k: summarize(v)["mean"] for k, v in cond.items()}, "jobs": len(cond["full data"])}
+           for m, cond in sorted(rows.items())]
+    return pl.DataFrame(out)
+
+
+def format_robustness(task: Task, table: pl.DataFrame) -> str:
+    """The robustness curves as a table: the primary metric with modalities removed (mean over jobs)."""
+    conditions = [c for c in table.columns if c not in ("model", "jobs")]
+    head = f"{'model':<26}" + "".join(f"{c:>20}" for c in conditions)
+    lines = [f"missing-modality protocol, {task.spec.primary} (mean over jobs): full data, each modality removed, "
+             "random fractions of (patient, modality) removed", head, "-" * len(head)]
+    for r in table.iter_rows(named=True):
+        lines.append(f"{r['model']:<26}" + "".join(f"{_fmt(r.get(c)):>20}" for c in conditions))
+    return "\n".join(lines)
+
+
 def format_results(task: Task, table: pl.DataFrame) -> str:
     """The table as text: primary metric mean ± sd [95 % CI], then secondary means; controls marked."""
     if table.is_empty():

@@ -45,8 +45,14 @@ def controls_for(task: Task) -> list[str]:
 
 
 def plan(tasks: Sequence[Task], models: Sequence[str], seeds: Sequence[int] = (0,), folds: Sequence[int] | None = None,
-         repeats: Sequence[int] = (0,), controls: bool = True) -> list[tuple[Task, Job]]:
-    """Every (task, job) of the grid; unknown or incompatible models raise before anything runs."""
+         repeats: Sequence[int] = (0,), controls: bool = True, robustness: bool | None = None) -> list[tuple[Task, Job]]:
+    """Every (task, job) of the grid; unknown or incompatible models raise before anything runs.
+
+    ``robustness``: score the missing-modality protocol (default: for the deep models, which handle missing
+    modalities natively or by masks).
+    """
+    from oncobench.baselines.registry import DEEP_MODELS
+
     jobs = []
     for task in tasks:
         names = list(models) + ([c for c in controls_for(task) if c not in models] if controls else [])
@@ -66,9 +72,11 @@ def plan(tasks: Sequence[Task], models: Sequence[str], seeds: Sequence[int] = (0
                 unknown = sorted(set(chosen) - set(task_folds))
                 if unknown:
                     raise ValueError(f"task {task.name}: no folds {unknown} in repeat {repeat}; it has {task_folds}")
+                robust = robustness if robustness is not None else name.partition(":")[0] in DEEP_MODELS
+                robust = robust and len(task.modalities) > 1 and task.kind != "clustering"
                 for fold in chosen:
                     for seed in seeds:
-                        jobs.append((task, Job(task.name, name, repeat, fold, seed, task.dataset.id, task.scheme)))
+                        jobs.append((task, Job(task.name, name, repeat, fold, seed, task.dataset.id, task.scheme, robust)))
     return jobs
 
 
@@ -96,7 +104,7 @@ def _work(job: Job, task: Task | None = None, dataset_path: str = "") -> tuple[J
 def run_grid(tasks: Sequence[Task], models: Sequence[str], *, seeds: Sequence[int] = (0,),
              folds: Sequence[int] | None = None, repeats: Sequence[int] = (0,), n_jobs: int = 1, force: bool = False,
              controls: bool = True, progress: bool = True, home: Path | None = None, executor: str = "local",
-             address: str | None = None) -> RunReport:
+             address: str | None = None, robustness: bool | None = None) -> RunReport:
     """Run (or resume) the grid and log every job; returns what ran, was skipped or failed."""
     from tqdm.auto import tqdm
 
@@ -104,7 +112,7 @@ def run_grid(tasks: Sequence[Task], models: Sequence[str], *, seeds: Sequence[in
 
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; expected one of {EXECUTORS}")
-    grid = plan(tasks, models, seeds, folds, repeats, controls)
+    grid = plan(tasks, models, seeds, folds, repeats, controls, robustness)
     tracker = Tracker(home)
     report = RunReport(planned=len(grid), tasks=list(tasks))
     todo: list[Job] = []

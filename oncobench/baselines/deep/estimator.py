@@ -33,6 +33,18 @@ from oncobench.baselines.preprocess import ModalityPreprocessor, modality_presen
 log = logging.getLogger(__name__)
 
 
+def modality_tensors(prep: Mapping[str, ModalityPreprocessor], modalities: tuple[str, ...], X: Mapping[str, np.ndarray],
+                     device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Per modality, the training-fitted preprocessing of ``X`` as a tensor, and the (patients x modalities) presence mask."""
+    xs, masks = [], []
+    for m in modalities:
+        raw = np.asarray(X[m], dtype=np.float64)
+        z = prep[m].transform({m: raw})[:, :-1]  # the last column is the presence flag: the mask's job
+        xs.append(torch.as_tensor(z, dtype=torch.float32, device=device))
+        masks.append(modality_present(raw))
+    return xs, torch.as_tensor(np.column_stack(masks).astype(np.float32), device=device)
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -71,22 +83,17 @@ class DeepFusion(BaseEstimator):
 
     # ---- data ----------------------------------------------------------------------------------------------
     def _tensors(self, X: Mapping[str, np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        xs, masks = [], []
-        for m in self.modalities_:
-            raw = np.asarray(X[m], dtype=np.float64)
-            z = self.prep_[m].transform({m: raw})[:, :-1]  # the last column is the presence flag: the mask's job
-            xs.append(torch.as_tensor(z, dtype=torch.float32, device=self.device_))
-            masks.append(modality_present(raw))
-        mask = torch.as_tensor(np.column_stack(masks).astype(np.float32), device=self.device_)
-        return xs, mask
+        return modality_tensors(self.prep_, self.modalities_, X, self.device_)
 
     def _targets(self, y: Any, fit: bool) -> dict[str, torch.Tensor]:
         dev = self.device_
         if self.kind in ("classification", "binary"):
             if fit:
                 self.classes_ = np.unique(np.asarray(y))
-            codes = np.searchsorted(self.classes_, np.asarray(y))
-            return {"y": torch.as_tensor(codes, dtype=torch.long, device=dev)}
+            labels = np.asarray(y)
+            codes = np.searchsorted(self.classes_, labels)
+            known = np.isin(labels, self.classes_)  # a validation label unseen in training adds no loss (-100: ignored)
+            return {"y": torch.as_tensor(np.where(known, codes, -100), dtype=torch.long, device=dev)}
         if self.kind == "survival":
             time_, event = np.ascontiguousarray(y["time"], np.float64), np.ascontiguousarray(y["event"], bool)
             if fit and self.survival_head == "discrete":
@@ -164,6 +171,7 @@ class DeepFusion(BaseEstimator):
         blend_prev = None
         use_amp = self.amp and self.device_.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        train_start = time.perf_counter()
         for epoch in range(self.epochs):
             self.net_.train()
             order = torch.randperm(n, generator=gen).to(self.device_)
@@ -202,6 +210,7 @@ class DeepFusion(BaseEstimator):
                             self.history_.append(record)
                             break
             self.history_.append(record)
+        self.train_seconds_ = time.perf_counter() - train_start  # the epochs alone, without preprocessing
         if best is not None:
             self.net_.load_state_dict(best)
         self.epochs_run_ = len(self.history_)

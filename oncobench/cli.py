@@ -170,6 +170,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from oncobench.benchmark.results import format_results, format_robustness, results_table, robustness_table
     from oncobench.benchmark.runner import run_grid
 
+    import os
+
+    if args.device:  # read by the deep models (worker processes inherit it)
+        os.environ["ONCOBENCH_DEVICE"] = args.device
+    if args.amp:
+        os.environ["ONCOBENCH_AMP"] = "1"
     tasks = _load_tasks(args.task, args.dataset, args.scheme)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     report = run_grid(tasks, models, seeds=_ints(args.seeds) or [0], folds=_ints(args.folds),
@@ -361,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", help="another split scheme, e.g. site (site shift)")
     p.add_argument("--force", action="store_true", help="run finished jobs again")
     p.add_argument("--no-controls", action="store_true", help="do not add the negative control and clinical reference")
+    p.add_argument("--device", help="deep models: cpu, cuda, cuda:N (default: CUDA when present)")
+    p.add_argument("--amp", action="store_true", help="deep models: mixed precision on CUDA")
     p.add_argument("--robustness", action="store_true",
                    help="score the missing-modality protocol for every model (always on for deep models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

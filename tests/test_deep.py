@@ -192,3 +192,14 @@ def test_every_deep_model_runs_and_reaches_the_leaderboard(tmp_path: Path, monke
     for m in DEEP_MODELS:
         if m not in survival_only:
             assert "robust_without_mirna" in robust[m] and robust[m]["n_params"] > 0, m
+
+
+def test_device_flag_is_honoured(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ONCOBENCH_HOME", str(tmp_path))
+    monkeypatch.delenv("ONCOBENCH_DEVICE", raising=False)  # restored after the test, whatever the CLI sets
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the refusal below needs a machine without it")
+    code = main(["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "mlp-early", "--folds", "0",
+                 "--no-controls", "--device", "cuda", "--quiet"])
+    assert code == 1
+    assert "device 'cuda' asked for, but PyTorch sees no CUDA device here" in capsys.readouterr().err

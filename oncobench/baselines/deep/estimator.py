@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from typing import Any, Mapping
 
@@ -46,8 +47,13 @@ def modality_tensors(prep: Mapping[str, ModalityPreprocessor], modalities: tuple
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto``: $ONCOBENCH_DEVICE when set (``oncobench run --device``), else CUDA when present, else the CPU."""
+    if device == "auto":
+        device = os.environ.get("ONCOBENCH_DEVICE", "auto")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} asked for, but PyTorch sees no CUDA device here")
     return torch.device(device)
 
 
@@ -169,7 +175,8 @@ class DeepFusion(BaseEstimator):
         self.blend_weights_ = np.full(n_heads, 1.0 / n_heads) if self.gradient_blending else None
         best, best_loss, waited, self.history_ = None, np.inf, 0, []
         blend_prev = None
-        use_amp = self.amp and self.device_.type == "cuda"
+        # mixed precision: on CUDA only, by parameter or `oncobench run --amp` ($ONCOBENCH_AMP=1)
+        use_amp = (self.amp or os.environ.get("ONCOBENCH_AMP") == "1") and self.device_.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         train_start = time.perf_counter()
         for epoch in range(self.epochs):

@@ -123,7 +123,7 @@ def _ints(text: str | None) -> list[int] | None:
 
 
 def _cmd_tasks_list(args: argparse.Namespace) -> int:
-    from oncobench.benchmark.catalog import TCGA_COHORTS  # noqa: F401  (registers the tasks)
+    from oncobench.benchmark import catalog  # noqa: F401  (registers the tasks)
     from oncobench.benchmark.tasks import TASKS, TaskDataError, load_task
 
     print(f"{'task':<26}{'kind':<16}{'dataset':<22}{'patients':>9}  {'primary':<14}status")

@@ -9,6 +9,7 @@ from oncobench.datasets.build import DatasetContent
 from oncobench.datasets.harmonize import FeatureBlock
 from oncobench.datasets.provenance import Provenance
 from oncobench.datasets.splits import SplitSpec, draw_split
+from oncobench.leaderboard.scoring import protocol_folds
 
 
 def tiny_content(name: str = "tiny", version: str = "1", n: int = 60, seed: int = 0) -> DatasetContent:
@@ -47,3 +48,16 @@ def tiny_content(name: str = "tiny", version: str = "1", n: int = 60, seed: int 
         endpoints=[{"name": "OS", "event": "os", "time": "os_time"}],
         labels=["cancer_type"],
     )
+
+
+def class_frames(task, seed: int, signal: float = 0.0) -> dict[int, pl.DataFrame]:
+    """Valid classification predictions for every protocol fold: Dirichlet noise mixed with the truth."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for fold in protocol_folds(task):
+        test = list(task.get_split(fold, 0).test)
+        noise = rng.dirichlet(np.ones(len(task.classes)), size=len(test))
+        truth = np.array([[float(label == c) for c in task.classes] for label in task.labels(test)])
+        p = signal * truth + (1 - signal) * noise
+        out[fold] = pl.DataFrame({"patient_id": test} | {f"proba_{c}": p[:, j] for j, c in enumerate(task.classes)})
+    return out

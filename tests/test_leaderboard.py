@@ -16,7 +16,6 @@ import math
 import shutil
 import stat
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,8 @@ from oncobench.benchmark.tasks import load_task
 from oncobench.leaderboard.db import LeaderboardDB
 from oncobench.leaderboard.entries import DuplicateSubmissionError, Entry, FoldScore, SubmissionError
 from oncobench.leaderboard.scoring import protocol_folds
-from oncobench.leaderboard.submission import prepare_submission, read_submission, submit, write_template
+from oncobench.leaderboard.submission import prepare_submission, submit, write_template
+from synthetic import class_frames
 
 DATASET = "tcga-mini"
 PAGE = "pancan-type__tcga-mini_1.0"
@@ -51,19 +51,6 @@ def meta_text(**fields: object) -> str:
     base = {"method": "my-method", "authors": "Ada Lovelace", "contact": "ada@example.org"}
     base.update(fields)
     return "".join(f"{k} = {toml_value(v)}\n" for k, v in base.items() if v is not None)
-
-
-def class_frames(task, seed: int, signal: float = 0.0) -> dict[int, pl.DataFrame]:
-    """Valid classification predictions for every protocol fold: Dirichlet noise mixed with the truth."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for fold in protocol_folds(task):
-        test = list(task.get_split(fold, 0).test)
-        noise = rng.dirichlet(np.ones(len(task.classes)), size=len(test))
-        truth = np.array([[float(label == c) for c in task.classes] for label in task.labels(test)])
-        p = signal * truth + (1 - signal) * noise
-        out[fold] = pl.DataFrame({"patient_id": test} | {f"proba_{c}": p[:, j] for j, c in enumerate(task.classes)})
-    return out
 
 
 def write_folder(folder: Path, frames: dict[int, pl.DataFrame], meta: str, fmt: str = "parquet") -> Path:

@@ -29,8 +29,9 @@ import pytest
 
 from oncobench.benchmark.tasks import load_task
 from oncobench.leaderboard.db import LeaderboardDB
-from oncobench.leaderboard.scoring import protocol_folds, score_submission
+from oncobench.leaderboard.scoring import score_submission
 from oncobench.leaderboard.submission import read_submission, submit
+from synthetic import class_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = "tcga-mini"
@@ -39,22 +40,7 @@ SUBMISSIONS = "/api/submissions?task=pancan-type&dataset=tcga-mini"
 LEADERBOARD = "/api/leaderboard/pancan-type?dataset=tcga-mini"
 
 
-
-
 # ---- submissions -----------------------------------------------------------------------------------------
-def class_frames(task, seed: int, signal: float = 0.0) -> dict[int, pl.DataFrame]:
-    """Valid classification predictions for every protocol fold: Dirichlet noise mixed with the truth."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for fold in protocol_folds(task):
-        test = list(task.get_split(fold, 0).test)
-        noise = rng.dirichlet(np.ones(len(task.classes)), size=len(test))
-        truth = np.array([[float(label == c) for c in task.classes] for label in task.labels(test)])
-        p = signal * truth + (1 - signal) * noise
-        out[fold] = pl.DataFrame({"patient_id": test} | {f"proba_{c}": p[:, j] for j, c in enumerate(task.classes)})
-    return out
-
-
 def submission_zip(frames: dict[int, pl.DataFrame], method: str, authors: str = "Ada Lovelace",
                    extra: dict[str, bytes] | None = None) -> bytes:
     buf = io.BytesIO()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from oncobench.baselines.registry import list_models, parse_model_spec
+from oncobench.baselines.registry import parse_model_spec
 from oncobench.benchmark.aggregate import format_summary, summarize
 from oncobench.benchmark.evaluator import LOWER_IS_BETTER
 from oncobench.benchmark.tasks import Task

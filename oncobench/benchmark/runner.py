@@ -14,12 +14,15 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from oncobench.baselines.registry import IncompatibleModelError, list_models, parse_model_spec
 from oncobench.benchmark.aggregate import summarize_metrics
 from oncobench.benchmark.job import Job, Predicted, fit_predict, model_inputs, score
 from oncobench.benchmark.tasks import Task
+
+if TYPE_CHECKING:
+    from oncobench.benchmark.tracking import Tracker
 
 log = logging.getLogger(__name__)
 

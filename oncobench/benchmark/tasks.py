@@ -12,13 +12,16 @@ import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
 from oncobench.datasets.dataset import Dataset, load_dataset
 from oncobench.datasets.errors import OncoBenchError, SplitError
+
+if TYPE_CHECKING:
+    from oncobench.benchmark.evaluator import EvaluationResult
 
 log = logging.getLogger(__name__)
 

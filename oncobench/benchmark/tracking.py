@@ -152,7 +152,7 @@ class Tracker:
 
     def log_job(self, task: "Task", job: "Job", output: "JobOutput", parent_id: str) -> str:
         """One MLflow run for a finished job: params, test/valid metrics, provenance tags, predictions artifact."""
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         exp = self.experiment_id(task.name, task.dataset.id)
         now = int(time.time() * 1000)

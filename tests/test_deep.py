@@ -196,7 +196,8 @@ def test_every_deep_model_runs_and_reaches_the_leaderboard(tmp_path: Path, monke
 
 def test_device_flag_is_honoured(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("ONCOBENCH_HOME", str(tmp_path))
-    monkeypatch.delenv("ONCOBENCH_DEVICE", raising=False)  # restored after the test, whatever the CLI sets
+    # setenv (not delenv) so that monkeypatch restores the variable after the test, whatever the CLI sets
+    monkeypatch.setenv("ONCOBENCH_DEVICE", "auto")
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the refusal below needs a machine without it")
     code = main(["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "mlp-early", "--folds", "0",

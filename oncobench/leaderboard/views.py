@@ -58,8 +58,9 @@ def task_tasks(db: LeaderboardDB) -> list[Task]:
     return [load_task(name, dataset=dataset) for name, dataset in db.tasks()]
 
 
-def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str = "") -> str:
-    rows, others = ranked(task, db)
+def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str = "",
+                ranking: tuple[list[RankedRow], int] | None = None) -> str:
+    rows, others = ranking if ranking is not None else ranked(task, db)
     plots: dict[str, str] = {}
     if rows:
         stem = f"{task.name}__{task.dataset.id.replace('@', '_')}"
@@ -87,8 +88,9 @@ def export_site(out: Path, *, home: Path | None = None) -> Path:
             summaries = []
             for task in tasks:
                 name = page_name(task)
-                (tmp / f"{name}.html").write_text(render_task(task, db, tmp), encoding="utf-8")
-                rows, _ = ranked(task, db)
+                ranking = ranked(task, db)
+                rows = ranking[0]
+                (tmp / f"{name}.html").write_text(render_task(task, db, tmp, ranking=ranking), encoding="utf-8")
                 (tmp / f"{name}.csv").write_text(site.leaderboard_csv(rows, task.spec.primary), encoding="utf-8")
                 summaries.append(task_summary(task, rows) | {"page": name})
             (tmp / "index.html").write_text(site.index_page(summaries, link="{page}.html"), encoding="utf-8")

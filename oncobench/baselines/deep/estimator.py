@@ -46,6 +46,20 @@ def modality_tensors(prep: Mapping[str, ModalityPreprocessor], modalities: tuple
     return xs, torch.as_tensor(np.column_stack(masks).astype(np.float32), device=device)
 
 
+def label_tensor(classes: np.ndarray, y: Any, device: torch.device) -> torch.Tensor:
+    """Class codes of ``y`` in ``classes``; a label unseen in training (a validation fold's) is -100: no loss."""
+    labels = np.asarray(y)
+    codes = np.searchsorted(classes, labels)
+    return torch.as_tensor(np.where(np.isin(labels, classes), codes, -100), dtype=torch.long, device=device)
+
+
+def survival_tensors(y: Any, device: torch.device) -> dict[str, torch.Tensor]:
+    """``time`` and ``event`` float tensors from a scikit-survival outcome array."""
+    time_, event = np.ascontiguousarray(y["time"], np.float64), np.ascontiguousarray(y["event"], bool)
+    return {"time": torch.as_tensor(time_, dtype=torch.float32, device=device),
+            "event": torch.as_tensor(event, dtype=torch.float32, device=device)}
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto``: $ONCOBENCH_DEVICE when set (``oncobench run --device``), else CUDA when present, else the CPU."""
     if device == "auto":
@@ -96,17 +110,13 @@ class DeepFusion(BaseEstimator):
         if self.kind in ("classification", "binary"):
             if fit:
                 self.classes_ = np.unique(np.asarray(y))
-            labels = np.asarray(y)
-            codes = np.searchsorted(self.classes_, labels)
-            known = np.isin(labels, self.classes_)  # a validation label unseen in training adds no loss (-100: ignored)
-            return {"y": torch.as_tensor(np.where(known, codes, -100), dtype=torch.long, device=dev)}
+            return {"y": label_tensor(self.classes_, y, dev)}
         if self.kind == "survival":
-            time_, event = np.ascontiguousarray(y["time"], np.float64), np.ascontiguousarray(y["event"], bool)
             if fit and self.survival_head == "discrete":
+                time_, event = np.asarray(y["time"], np.float64), np.asarray(y["event"], bool)
                 qs = np.quantile(time_[event] if event.any() else time_, np.linspace(0, 1, self.n_bins + 1)[1:-1])
                 self.cuts_ = np.unique(np.concatenate([[0.0], qs, [time_.max() * 1.001]]))
-            return {"time": torch.as_tensor(time_, dtype=torch.float32, device=dev),
-                    "event": torch.as_tensor(event, dtype=torch.float32, device=dev)}
+            return survival_tensors(y, dev)
         if self.kind == "translation":
             y = np.asarray(y, dtype=np.float64)
             if fit:

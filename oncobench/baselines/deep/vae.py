@@ -44,7 +44,7 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from torch import nn
 
-from oncobench.baselines.deep.estimator import modality_tensors, resolve_device
+from oncobench.baselines.deep.estimator import label_tensor, modality_tensors, resolve_device, survival_tensors
 from oncobench.baselines.deep.heads import breslow_survival, cox_partial_likelihood
 from oncobench.baselines.preprocess import ModalityPreprocessor, modality_present
 from oncobench.baselines.registry import register_model
@@ -174,14 +174,9 @@ class MultimodalVAE(BaseEstimator):
         if self.kind in ("classification", "binary"):
             if fit:
                 self.classes_ = np.unique(np.asarray(y))
-            labels = np.asarray(y)
-            codes = np.searchsorted(self.classes_, labels)
-            known = np.isin(labels, self.classes_)  # a validation label unseen in training adds no loss
-            return {"y": torch.as_tensor(np.where(known, codes, -100), dtype=torch.long, device=dev)}
+            return {"y": label_tensor(self.classes_, y, dev)}
         if self.kind == "survival":
-            time_, event = np.ascontiguousarray(y["time"], np.float64), np.ascontiguousarray(y["event"], bool)
-            return {"time": torch.as_tensor(time_, dtype=torch.float32, device=dev),
-                    "event": torch.as_tensor(event, dtype=torch.float32, device=dev)}
+            return survival_tensors(y, dev)
         if self.kind == "translation":
             y = np.asarray(y, dtype=np.float64)
             if fit:

@@ -30,9 +30,16 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 @pytest.fixture(scope="session")
 def pancan(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """tcga-pancan built once per test session from the real raw folder, in its own home."""
+    """tcga-pancan built once per test session from the real raw folder, in its own home.
+
+    Outside CI, ``$ONCOBENCH_TEST_PANCAN`` may name an already built version folder to reuse (a developer
+    speed-up; it is verified on open like any other version). CI always builds.
+    """
     from oncobench.datasets.dataset import Dataset
     from oncobench.datasets.recipes import tcga_pancan
 
+    prebuilt = os.environ.get("ONCOBENCH_TEST_PANCAN")
+    if prebuilt and os.environ.get("CI") != "true":
+        return Dataset(Path(prebuilt))
     home = tmp_path_factory.mktemp("pancan-home")
     return Dataset(tcga_pancan.build(raw_dir=raw_dir, progress=False, home=home))

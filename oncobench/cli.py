@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypeVar
 
+from oncobench.cli_errors import BUG_NOTE, describe, is_anticipated
 from oncobench.datasets.errors import OncoBenchError
 
 log = logging.getLogger("oncobench")
@@ -23,6 +27,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     from oncobench.benchmark.tracking import tracking_uri
     from oncobench.leaderboard.views import quick_leaderboard
 
+    _require_writable_home()
     print("\nquick benchmark (every fold of repeat 0, seed 0; logged to MLflow):")
     reports, text = quick_benchmark(args.dataset, progress=not args.quiet)
     print(text)
@@ -113,13 +118,66 @@ def _cmd_splits_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ints(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
+def _name(text: str) -> str:
+    """argparse type: a non-blank name (task, dataset, model)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a name, got {text!r}")
+    return text.strip()
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (worker processes, patients, cohorts)."""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        value = int(text)
     except ValueError:
-        raise ValueError(f"expected comma-separated integers, got {text!r}") from None
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _index_list(text: str) -> list[int]:
+    """argparse type: comma-separated integers >= 0 (seeds, folds, repeats); duplicates are kept here, dropped later."""
+    parts = [p.strip() for p in text.split(",")]
+    if not any(parts) or not all(p.isdigit() for p in parts if p):
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {text!r}")
+    return [int(p) for p in parts if p]
+
+
+def _model_list(text: str) -> list[str]:
+    """argparse type: comma-separated model names, at least one (``--models ,`` would run only the controls)."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated model names, got {text!r}")
+    return names
+
+
+T = TypeVar("T")
+
+
+def _once(values: Sequence[T], option: str) -> list[T]:
+    """``values`` without repeats, in their first order; a repeat is noted, not an error (it would run a job twice)."""
+    unique = list(dict.fromkeys(values))
+    if len(unique) < len(values):
+        repeated = [v for v in unique if values.count(v) > 1]
+        log.warning("%s given more than once (%s); each runs once", option, ", ".join(map(str, repeated)))
+    return unique
+
+
+def _require_writable_home() -> None:
+    """Fail at once, naming the folder, when the home cannot be written.
+
+    Without this check MLflow retries opening its store for about 100 s and then reports a misleading error.
+    """
+    from oncobench.datasets.store import oncobench_home
+
+    home = oncobench_home()
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(home)) from exc
 
 
 def _cmd_tasks_list(args: argparse.Namespace) -> int:
@@ -176,10 +234,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         os.environ["ONCOBENCH_DEVICE"] = args.device
     if args.amp:
         os.environ["ONCOBENCH_AMP"] = "1"
-    tasks = _load_tasks(args.task, args.dataset, args.scheme)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    report = run_grid(tasks, models, seeds=_ints(args.seeds) or [0], folds=_ints(args.folds),
-                      repeats=_ints(args.repeats) or [0], n_jobs=args.jobs, force=args.force,
+    names, models = _once(args.task, "--task"), _once(args.models, "--models")
+    seeds, folds, repeats = (None if v is None else _once(v, o) for v, o in
+                             ((args.seeds, "--seeds"), (args.folds, "--folds"), (args.repeats, "--repeats")))
+    _require_writable_home()
+    tasks = _load_tasks(names, args.dataset, args.scheme)
+    report = run_grid(tasks, models, seeds=seeds or [0], folds=folds,
+                      repeats=repeats or [0], n_jobs=args.jobs, force=args.force,
                       controls=not args.no_controls, progress=not args.quiet, executor=args.executor,
                       address=args.address, robustness=True if args.robustness else None)
     print(f"{report.planned} jobs: {report.ran} ran, {report.skipped} already finished, {len(report.failed)} failed")
@@ -200,7 +261,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
     from oncobench.benchmark.results import format_per_fold, format_robustness, per_fold_table, robustness_table
 
-    for task in _load_tasks(args.task, args.dataset, args.scheme):
+    for task in _load_tasks(_once(args.task, "--task"), args.dataset, args.scheme):
         print(format_results(task, results_table(task)))
         robust = robustness_table(task)
         if not robust.is_empty():
@@ -292,6 +353,8 @@ def _cmd_tokens_create(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oncobench", description="OncoBench: multi-omics cancer store and benchmark.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure too (normally one 'oncobench: error:' line, exit code 2)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     quick = sub.add_parser("quickstart", help="the main job on the embedded tcga-mini: card, splits and a quick benchmark")
@@ -304,28 +367,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = datasets.add_parser("list", help="built, embedded and buildable datasets")
     p.set_defaults(func=_cmd_datasets_list)
     p = datasets.add_parser("info", help="card and coverage of NAME[@VERSION]")
-    p.add_argument("name")
+    p.add_argument("name", type=_name)
     p.set_defaults(func=_cmd_datasets_info)
     p = datasets.add_parser("build", help="build a dataset recipe (or your own cohort from a card.toml) into the store")
-    p.add_argument("name")
+    p.add_argument("name", type=_name)
     p.add_argument("--raw-dir", type=Path, help="folder with the raw source files (offline); default: download pinned files")
     p.add_argument("--cache-dir", type=Path, help="download cache (default $ONCOBENCH_HOME/cache/raw)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_datasets_build)
     p = datasets.add_parser("synth", help="generate a synthetic multi-omics cohort with known structure (streamed)")
-    p.add_argument("name")
-    p.add_argument("--patients", type=int, default=1000)
-    p.add_argument("--cohorts", type=int, default=4)
+    p.add_argument("name", type=_name)
+    p.add_argument("--patients", type=_positive_int, default=1000)
+    p.add_argument("--cohorts", type=_positive_int, default=4)
     p.add_argument("--modalities", default="rna=20000,methylation=20000,mirna=1000,cnv=20000,pathology=600",
                    help="NAME=FEATURES,... (rna, methylation, mirna, cnv, pathology, protein, mutation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--version", default="1.0")
     p.set_defaults(func=_cmd_datasets_synth)
     p = datasets.add_parser("verify", help="check every file of NAME[@VERSION] against its sha256")
-    p.add_argument("name")
+    p.add_argument("name", type=_name)
     p.set_defaults(func=_cmd_datasets_verify)
     p = datasets.add_parser("export", help="write NAME[@VERSION] as parquet, csv or mudata with a sha256 manifest")
-    p.add_argument("name")
+    p.add_argument("name", type=_name)
     p.add_argument("--format", choices=["parquet", "csv", "mudata"], default="parquet")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_cmd_datasets_export)
@@ -345,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="check the tasks on this dataset (e.g. tcga-mini) instead of their own")
     p.set_defaults(func=_cmd_tasks_list)
     p = tasks.add_parser("info", help="a task's target, modalities, cohorts, classes/events, metrics and input schema")
-    p.add_argument("name")
+    p.add_argument("name", type=_name)
     p.add_argument("--dataset")
     p.add_argument("--scheme", help="another split scheme of the dataset (site: site shift)")
     p.set_defaults(func=_cmd_tasks_info)
@@ -355,12 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models_list)
 
     p = sub.add_parser("run", help="run models on tasks over folds and seeds; every job is logged to MLflow")
-    p.add_argument("--task", action="append", required=True, help="task name (repeatable)")
-    p.add_argument("--models", required=True, help="comma-separated model names; NAME:late-mean|late-stack|late-cox for late fusion")
-    p.add_argument("--seeds", help="comma-separated seeds (default 0)")
-    p.add_argument("--folds", help="comma-separated folds (default: all folds of each repeat)")
-    p.add_argument("--repeats", help="comma-separated repeats (default 0)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--task", action="append", required=True, type=_name, help="task name (repeatable; repeats run once)")
+    p.add_argument("--models", required=True, type=_model_list,
+                   help="comma-separated model names (at least one); NAME:late-mean|late-stack|late-cox for late fusion")
+    p.add_argument("--seeds", type=_index_list, help="comma-separated seeds >= 0 (default 0)")
+    p.add_argument("--folds", type=_index_list, help="comma-separated folds (default: all folds of each repeat)")
+    p.add_argument("--repeats", type=_index_list, help="comma-separated repeats (default 0)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes, >= 1 (default 1)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="local processes or Ray tasks")
     p.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default: start a local Ray")
     p.add_argument("--dataset", help="run on another dataset with the task's columns, e.g. tcga-mini")
@@ -411,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tokens_create)
 
     p = sub.add_parser("results", help="aggregated results of tasks from the tracking store")
-    p.add_argument("--task", action="append", required=True)
+    p.add_argument("--task", action="append", required=True, type=_name, help="task name (repeatable)")
     p.add_argument("--dataset")
     p.add_argument("--scheme")
     p.add_argument("--per-fold", action="store_true", help="also every (model, repeat, fold, seed) score")
@@ -420,15 +484,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; an anticipated failure ends in one ``oncobench: error:`` line and exit code 2.
+
+    See :mod:`oncobench.cli_errors` for what counts as anticipated; anything else is a bug and keeps its
+    traceback. Output piped into a reader that stops early (``| head``) ends quietly.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("mlflow", "alembic"):  # their INFO lines (schema migration) are not ours to print
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
-        return args.func(args)
-    except (OncoBenchError, KeyError, ValueError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"oncobench: error: {message}", file=sys.stderr)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone early surfaces here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The Python documentation's recipe (library/signal, "Note on SIGPIPE"): send the rest of stdout to
+        # devnull so the flush at exit does not raise again, and exit with 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print("oncobench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if not is_anticipated(exc):
+            exc.add_note(BUG_NOTE)
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"oncobench: error: {describe(exc)}", file=sys.stderr)
         return 2
 
 

@@ -139,13 +139,21 @@ def input_schema(task: "Task", split: "Split | None" = None) -> dict[str, Any]:
 
 
 def _as_polars(predictions: Any) -> pl.DataFrame:
+    import pyarrow as pa
+
     if isinstance(predictions, pl.DataFrame):
         return predictions
-    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):  # pandas
-        # patient_id as a column: drop the positional index; as the index: make it the column
-        return pl.from_pandas(predictions.reset_index(drop=ID in predictions.columns))
-    if isinstance(predictions, Mapping):
-        return pl.DataFrame(dict(predictions))
+    try:
+        if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):  # pandas
+            # patient_id as a column: drop the positional index; as the index: make it the column
+            return pl.from_pandas(predictions.reset_index(drop=ID in predictions.columns))
+        if isinstance(predictions, Mapping):
+            return pl.DataFrame(dict(predictions))
+    except pl.exceptions.ShapeError:
+        lengths = {str(k): len(v) if hasattr(v, "__len__") else 1 for k, v in predictions.items()}
+        raise ColumnError(f"prediction columns differ in length {lengths}; expected one value per patient in every column") from None
+    except (pl.exceptions.PolarsError, pa.ArrowException, TypeError) as exc:  # e.g. a pandas column mixing text and numbers
+        raise ColumnError(f"predictions cannot be read as a table of typed columns: {exc}") from None
     raise PredictionError(f"predictions must be a polars/pandas DataFrame or a mapping of columns; got {type(predictions).__name__}")
 
 
@@ -183,12 +191,19 @@ def check_predictions(task: "Task", frame: pl.DataFrame, split: "Split") -> pl.D
     elif absent:
         raise ColumnError(f"missing columns {absent[:5]}{' ...' if len(absent) > 5 else ''}; expected {required[:5]}{' ...' if len(required) > 5 else ''}")
     allowed = set(required) | {ID}
-    if task.kind == "survival":
-        allowed |= {c for c in frame.columns if c.startswith("surv_")}
+    if task.kind == "survival" and any(c.startswith("surv_") for c in frame.columns):
+        # only the split's own evaluation times: other surv_<t> columns would be silently left out of the IBS
+        surv_cols = survival_columns(evaluation_times(task, split))
+        given = [c for c in surv_cols if c in frame.columns]
+        if given and len(given) < len(surv_cols):
+            raise ColumnError(f"survival probability columns {[c for c in surv_cols if c not in given]} are missing; "
+                              f"give all of {surv_cols} or none")
+        allowed |= set(surv_cols)
     unknown = [c for c in frame.columns if c not in allowed]
     if unknown:
         raise ColumnError(f"unexpected columns {unknown[:5]}; the task takes {ID}, {required[:5]}"
-                          + (" and surv_<t>" if task.kind == "survival" else ""))
+                          + (" and surv_<t> at the split's evaluation times (input_schema(task, split))"
+                             if task.kind == "survival" else ""))
     frame = frame.sort(ID)
     value_cols = [c for c in frame.columns if c != ID]
     for c in value_cols:
@@ -210,6 +225,12 @@ def check_predictions(task: "Task", frame: pl.DataFrame, split: "Split") -> pl.D
         if off.any():
             r = int(np.flatnonzero(off)[0])
             raise ProbabilityError(f"probabilities of patient {frame[ID][r]} sum to {sums[r]!r}, expected 1 (tolerance {PROBA_TOLERANCE})")
+    if task.kind == "clustering" and frame["cluster"].dtype.is_float():
+        values = frame["cluster"].to_numpy()
+        bad = (values != np.round(values)) | (np.abs(values) >= 2.0**63)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ColumnError(f"cluster label {values[row]!r} of patient {frame[ID][row]} is not an integer")
     if task.kind == "survival":
         risk = frame["risk"].cast(pl.Float64).to_numpy()
         if np.ptp(risk) == 0:
@@ -245,7 +266,8 @@ def evaluate(task: "Task", predictions: Any, split: "Split") -> EvaluationResult
         event, time = task.outcome(test)
         known = ~np.isnan(time)
         n_events = int(event[known].sum())
-        clusters = frame["cluster"].cast(pl.Int64).to_numpy()
+        cluster = frame["cluster"]  # integer labels of any width; whole floats (checked) as integers
+        clusters = (cluster.cast(pl.Int64) if cluster.dtype.is_float() else cluster).to_numpy()
         metrics = M.clustering_metrics(task.labels(test), clusters)
         if known.sum() > 1:
             metrics |= M.clustering_metrics(task.labels(test)[known], clusters[known], time=time[known], event=event[known])

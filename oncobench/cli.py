@@ -178,6 +178,10 @@ def _require_writable_home() -> None:
             pass
     except OSError as exc:
         raise type(exc)(exc.errno, exc.strerror, str(home)) from exc
+    store = home / "mlflow.db"
+    if store.exists():
+        with open(store, "r+b"):  # opened for writing, not written: a read-only store fails here, named
+            pass
 
 
 def _cmd_tasks_list(args: argparse.Namespace) -> int:
@@ -493,6 +497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("mlflow", "alembic"):  # their INFO lines (schema migration) are not ours to print
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    if not (args.verbose or args.debug):
+        # MLflow logs a store error at ERROR, with its traceback, before raising it; the error itself reaches
+        # the user as one line below (-v or --debug show MLflow's own log)
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "CRITICAL")
     try:
         code = args.func(args)
         sys.stdout.flush()  # a reader gone early surfaces here, inside the handler, not at interpreter exit

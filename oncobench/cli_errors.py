@@ -17,6 +17,7 @@ traceback, with a note asking for a report, and exits with Python's usual code 1
 from __future__ import annotations
 
 import errno
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -57,9 +58,14 @@ def _operational_types() -> tuple[type[BaseException], ...]:
 
 
 def _store_error(exc: BaseException) -> BaseException | None:
-    """The operational database error behind ``exc`` (itself, or the cause MLflow wrapped), if any."""
+    """The innermost operational database error behind ``exc`` (itself, or what MLflow/SQLAlchemy wrapped), if any.
+
+    Innermost: SQLAlchemy's wrapper repeats the SQL statement and its parameters; the driver's own error
+    (``attempt to write a readonly database``) is the part a user needs.
+    """
     types = _operational_types()
-    return next((e for e in _chain(exc) if types and isinstance(e, types)), None)
+    found = [e for e in _chain(exc) if types and isinstance(e, types)]
+    return found[-1] if found else None
 
 
 def _raised_by_oncobench(exc: BaseException) -> bool:
@@ -117,7 +123,7 @@ def describe(exc: BaseException) -> str:
     store = _store_error(exc)
     if store is not None:
         message = str(store)
-        if "lock" in message.lower():
+        if re.search(r"\block(ed)?\b", message, re.IGNORECASE):
             message += " (another process is using this database: let it finish, then run again)"
         if store is not exc:  # MLflow's wrapper: say which store
             from oncobench.benchmark.tracking import tracking_uri

@@ -115,6 +115,22 @@ def test_synth_in_read_only_home_is_one_line(tmp_path: Path, writable_again: Non
     assert_clean_failure(result, str(home / "datasets"), "Permission denied")
 
 
+def test_run_with_read_only_tracking_store_is_one_line(tmp_path: Path, writable_again: None) -> None:
+    """A writable home whose MLflow store is not (e.g. a colleague's): named at once, before any job is fitted."""
+    from oncobench.benchmark.tracking import Tracker
+
+    home = tmp_path / "home"
+    Tracker(home)
+    store = home / "mlflow.db"
+    assert store.is_file()
+    preexec = _drop_write_override if os.geteuid() == 0 else None
+    store.chmod(0o444)
+    result = oncobench(home, *RUN_MINI, "--models", "prior", preexec_fn=preexec)
+    if result.returncode == 0:
+        pytest.skip(f"cannot make {store} read-only for this process (uid {os.geteuid()})")
+    assert_clean_failure(result, f"{store}: Permission denied")
+
+
 def test_home_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.write_text("not a folder")

@@ -196,10 +196,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from oncobench.benchmark.results import format_results, results_table
+    from oncobench.benchmark.results import (by_cohort_table, format_by_cohort, format_per_fold, format_results,
+                                             format_robustness, per_fold_table, results_table, robustness_table)
 
-    from oncobench.benchmark.results import format_per_fold, format_robustness, per_fold_table, robustness_table
+    if args.cd is not None:
+        from oncobench.benchmark.results import rank_tasks
 
+        print(rank_tasks(args.task, args.dataset, args.scheme, args.cd))
+        return 0
+    if not args.task:
+        raise ValueError("results needs --task T (or --cd [PNG] to rank models across tasks)")
     for task in _load_tasks(args.task, args.dataset, args.scheme):
         print(format_results(task, results_table(task)))
         robust = robustness_table(task)
@@ -209,6 +215,13 @@ def _cmd_results(args: argparse.Namespace) -> int:
         if args.per_fold:
             print()
             print(format_per_fold(task, per_fold_table(task)))
+        if args.by_cohort:
+            table = by_cohort_table(task)
+            print()
+            print(format_by_cohort(task, table))
+            if task.kind in ("classification", "binary") and task.spec.primary != "accuracy":
+                print()
+                print(format_by_cohort(task, table, "accuracy"))
         print()
     return 0
 
@@ -410,11 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=_cmd_tokens_create)
 
-    p = sub.add_parser("results", help="aggregated results of tasks from the tracking store")
-    p.add_argument("--task", action="append", required=True)
+    p = sub.add_parser("results", help="aggregated results of tasks from the tracking store, with paired tests")
+    p.add_argument("--task", action="append", help="task name (repeatable; with --cd: the tasks to rank, default all)")
     p.add_argument("--dataset")
     p.add_argument("--scheme")
-    p.add_argument("--per-fold", action="store_true", help="also every (model, repeat, fold, seed) score")
+    p.add_argument("--per-fold", action="store_true",
+                   help="also every (model, repeat, fold, seed) score with n, events and the tuned hyperparameters")
+    p.add_argument("--by-cohort", action="store_true", help="re-score every job's predictions per cohort (pooled tasks)")
+    p.add_argument("--cd", type=Path, nargs="?", const=Path("critical-difference.png"), metavar="PNG",
+                   help="mean ranks of models across tasks and a critical-difference diagram (default critical-difference.png)")
     p.set_defaults(func=_cmd_results)
     return parser
 

@@ -58,7 +58,7 @@ def _job_rows(task: Task, runs: list[Any]) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None).sort(["model", "repeat", "fold", "seed"])
 
 
-class _SplitSizes:
+class SplitSizes:
     """n_test / n_train of a set of (repeat, fold) units, from the task's stored splits (read once per unit)."""
 
     def __init__(self, task: Task) -> None:
@@ -104,7 +104,7 @@ def results_table(task: Task, home: Path | None = None, *, n_boot: int = 1000) -
         row["mean"] = row[f"{primary}_mean"]
         rows.append(row)
     higher = primary not in LOWER_IS_BETTER
-    rows = compare.comparison_columns(rows, scores, higher, _SplitSizes(task))
+    rows = compare.comparison_columns(rows, scores, higher, SplitSizes(task))
     if len(task.folds) == 1:
         rows = _bootstrap_columns(task, runs, rows, n_boot, home)
     frame = pl.DataFrame(rows, infer_schema_length=None).drop("mean")

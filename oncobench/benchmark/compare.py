@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -136,35 +137,53 @@ def completion(scores: pl.DataFrame) -> dict[str, tuple[int, int]]:
     return {m: (n, expected) for m, n in zip(done["model"].to_list(), done["len"].to_list())}
 
 
-def bootstrap_interval(score: Callable[[np.ndarray], float], n: int, *, n_boot: int = 1000, seed: int = 0,
-                       level: float = 0.95, null: float | None = None) -> BootstrapInterval:
-    """Percentile bootstrap of ``score(rows)`` over ``n`` patients resampled with replacement (seeded).
+def bootstrap_scores(scorers: Mapping[str, Callable[[np.ndarray], float]], n: int, *, n_boot: int = 1000,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """Each scorer on the same ``n_boot`` resamples of ``n`` patients (with replacement, seeded): paired replicates.
 
-    ``score(np.arange(n))`` is the estimate. A resample where the metric is undefined (``score`` raises
-    ValueError, e.g. no event) is skipped and counted. With ``null`` given, ``p`` is the two-sided bootstrap
-    p-value of the estimate differing from it: ``2 * min(P(b <= null), P(b >= null))``, at most 1.
+    A resample where a metric is undefined (its scorer raises ValueError, e.g. no event) gives NaN there.
+    """
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, n, size=(n_boot, n))
+    out = {}
+    for name, score in scorers.items():
+        values = np.full(n_boot, np.nan)
+        for i, rows in enumerate(samples):
+            try:
+                values[i] = score(rows)
+            except ValueError:
+                continue
+        out[name] = values
+    return out
+
+
+def percentile_interval(estimate: float, replicates: np.ndarray, *, level: float = 0.95,
+                        null: float | None = None) -> BootstrapInterval:
+    """Percentile interval of bootstrap ``replicates`` (NaN = undefined resample, counted in ``n_failed``).
+
+    With ``null`` given, ``p`` is the two-sided bootstrap p-value of the estimate differing from it:
+    ``2 * min(P(b <= null), P(b >= null))``, at most 1.
 
     References
     ----------
     Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall, 1993 (ch. 13, 16).
     """
-    rng = np.random.default_rng(seed)
-    estimate = score(np.arange(n))
-    values, failed = [], 0
-    for _ in range(n_boot):
-        rows = rng.integers(0, n, size=n)
-        try:
-            values.append(score(rows))
-        except ValueError:
-            failed += 1
-    b = np.asarray(values, dtype=np.float64)
-    b = b[np.isfinite(b)]
+    b = replicates[np.isfinite(replicates)]
+    failed = len(replicates) - len(b)
     if len(b) < 2:
-        return BootstrapInterval(estimate, math.nan, math.nan, math.nan, n_boot, failed)
+        return BootstrapInterval(float(estimate), math.nan, math.nan, math.nan, len(replicates), failed)
     alpha = (1 - level) / 2
     low, high = np.quantile(b, [alpha, 1 - alpha])
     p = math.nan if null is None else float(min(1.0, 2 * min((b <= null).mean(), (b >= null).mean())))
-    return BootstrapInterval(float(estimate), float(low), float(high), p, n_boot, failed)
+    return BootstrapInterval(float(estimate), float(low), float(high), p, len(replicates), failed)
+
+
+def bootstrap_interval(score: Callable[[np.ndarray], float], n: int, *, n_boot: int = 1000, seed: int = 0,
+                       level: float = 0.95, null: float | None = None) -> BootstrapInterval:
+    """Percentile bootstrap of ``score(rows)`` over ``n`` patients resampled with replacement (seeded);
+    the estimate is ``score(np.arange(n))``. See :func:`bootstrap_scores` and :func:`percentile_interval`."""
+    replicates = bootstrap_scores({"score": score}, n, n_boot=n_boot, seed=seed)["score"]
+    return percentile_interval(score(np.arange(n)), replicates, level=level, null=null)
 
 
 # ---- what a model spec reads (NAME[:FUSION][/MOD1+MOD2]) ---------------------------------------------------
@@ -337,7 +356,9 @@ def critical_difference(table: pl.DataFrame, path: Path, higher_is_better: Mappi
                          f"found {table.height} tasks and {len(models)} models")
     signs = [1.0 if higher_is_better is None or higher_is_better.get(t, True) else -1.0 for t in table["task"].to_list()]
     data = table.select(models).to_pandas().mul(signs, axis=0)
-    result = autorank(data, alpha=alpha, verbose=False, order="descending", force_mode="nonparametric")
+    with warnings.catch_warnings():  # its effect sizes divide by a zero MAD on tiny tables; we use only the ranks and CD
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = autorank(data, alpha=alpha, verbose=False, order="descending", force_mode="nonparametric")
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(models) + 1.5))
     plot_stats(result, allow_insignificant=True, ax=ax)
     ax.set_title(f"mean rank over {table.height} tasks (Friedman p = {result.pvalue:.3g}; "

@@ -23,6 +23,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from oncobench.baselines.registry import DEEP_MODELS
+
 log = logging.getLogger(__name__)
 
 UNIT = ("repeat", "fold")
@@ -194,8 +196,7 @@ def spec_parts(spec: str) -> tuple[str, str, tuple[str, ...] | None]:
     return name, fusion or "early", (tuple(m for m in mods.split("+") if m) if slash else None)
 
 
-FUSION_MODELS = ("clinical-fusion", "mlp-early", "mlp-late", "attention-fusion", "attention-fusion-gb", "gated-fusion",
-                 "mlp-discrete-time", "mogonet", "multimodal-vae")
+FUSION_MODELS = ("clinical-fusion", *DEEP_MODELS)  # fusion by construction, unless a spec gives them one modality
 
 
 def modality_class(spec: str, task_modalities: Sequence[str], registered: tuple[str, ...] | None = None) -> str:

@@ -180,6 +180,8 @@ def test_mean_ranks_and_critical_difference_diagram(tmp_path: Path) -> None:
     assert auto == pytest.approx(ranks, abs=1e-12)  # autorank's ranks equal the hand computation
     # Nemenyi: q_0.05(k=4) = 2.569 (Demsar 2006, table 5a); CD = q * sqrt(k (k + 1) / (6 N)) with N = 6
     assert cd == pytest.approx(2.569 * math.sqrt(4 * 5 / 36), abs=2e-3)
+    table, left_out = compare.complete_block({"t1": {"a": 0.9, "b": 0.8}, "t2": {"a": 0.7, "c": 0.6}})
+    assert table.columns == ["task", "a"] and left_out == ["b", "c"]
     with pytest.raises(ValueError, match="needs at least 5 tasks and 3 models run on all of them; found 4 tasks"):
         compare.critical_difference(_rank_table().head(4), tmp_path / "x.png", higher)
 
@@ -249,6 +251,14 @@ def test_results_on_tcga_mini_show_paired_columns_and_mark_failed_folds(home: Pa
     got = {r["cohort"]: r["accuracy"] for r in cohorts.filter(pl.col("model") == "logreg").iter_rows(named=True)}
     assert got == pytest.approx({c: np.mean(v) for c, v in hits.items()}, abs=1e-12)
     assert "accuracy per cohort" in format_by_cohort(task, cohorts, "accuracy")
+    # across tasks: one task ranks its complete models by mean and says why there is no CD diagram
+    from oncobench.benchmark.results import rank_tasks
+
+    text = rank_tasks(["pancan-type"], "tcga-mini", None, tmp_path / "cd.png")
+    best = max(("logreg", "clinical-logreg", "prior"), key=lambda m: by[m]["macro_f1_mean"])
+    assert f"    1.00  {best}" in text and "    3.00  prior" in text and "(left out, not run on every task: knn)" in text
+    assert "no critical-difference diagram: a critical-difference diagram needs at least 5 tasks" in text
+    assert not (tmp_path / "cd.png").exists()
     # the leaderboard task page carries the paired-test columns
     from oncobench.leaderboard.baselines import import_baselines
     from oncobench.leaderboard.views import export_site

@@ -313,6 +313,17 @@ def _num(value: object) -> float:
 
 
 # ---- across tasks: mean ranks and the critical-difference diagram -----------------------------------------
+def complete_block(per_task: Mapping[str, Mapping[str, float]]) -> tuple[pl.DataFrame, list[str]]:
+    """Tasks x models from ``{task: {model: score}}``, keeping the models scored on every task (Friedman's test
+    needs complete blocks); returns the table (a ``task`` column, one column per model) and the models left out."""
+    if not per_task:
+        return pl.DataFrame(), []
+    every = sorted(set.intersection(*(set(v) for v in per_task.values())))
+    seen = set().union(*(set(v) for v in per_task.values()))
+    table = pl.DataFrame([{"task": t, **{m: v[m] for m in every}} for t, v in per_task.items()])
+    return table, sorted(seen - set(every))
+
+
 def mean_ranks(table: pl.DataFrame, higher_is_better: Mapping[str, bool] | None = None) -> dict[str, float]:
     """Mean rank of each model column over the task rows (1 = best; ties get the average rank).
 

@@ -409,6 +409,7 @@ def cross_task_scores(tasks: list[Task], home: Path | None = None) -> tuple[pl.D
     """
     per_task: dict[str, dict[str, float]] = {}
     higher: dict[str, bool] = {}
+    ran: set[str] = set()
     for task in tasks:
         jobs = _job_rows(task, _jobs(task, home))
         primary = task.spec.primary
@@ -417,14 +418,12 @@ def cross_task_scores(tasks: list[Task], home: Path | None = None) -> tuple[pl.D
         scores = compare.fold_scores(jobs, primary)
         done = compare.completion(scores)
         means = scores.group_by("model").agg(pl.col("score").mean())
+        ran |= set(means["model"].to_list())
         label = f"{task.name} ({task.dataset.id})"
         per_task[label] = {m: v for m, v in zip(means["model"], means["score"]) if done[m][0] == done[m][1]}
         higher[label] = primary not in LOWER_IS_BETTER
-    every = set.intersection(*(set(v) for v in per_task.values())) if per_task else set()
-    seen = set().union(*(set(v) for v in per_task.values())) if per_task else set()
-    models = sorted(every)
-    rows = [{"task": t, **{m: v[m] for m in models}} for t, v in per_task.items()]
-    return pl.DataFrame(rows) if rows else pl.DataFrame(), higher, sorted(seen - every)
+    table, _ = compare.complete_block(per_task)
+    return table, higher, sorted(ran - set(table.columns))  # left out: missing on some task, or folds failed there
 
 
 def rank_tasks(names: list[str] | None, dataset: str | None, scheme: str | None, png: Path,

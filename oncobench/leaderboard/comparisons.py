@@ -84,12 +84,8 @@ def cross_task_table(ranked: dict[Task, list[RankedRow]]) -> tuple[pl.DataFrame,
                                                if not math.isnan(r.entry.score(t.spec.primary)["mean"])}
                 for t, rows in ranked.items() if rows}
     higher = {f"{t.name} ({t.dataset.id})": t.spec.primary not in LOWER_IS_BETTER for t in ranked}
-    if not per_task:
-        return pl.DataFrame(), higher, []
-    every = sorted(set.intersection(*(set(v) for v in per_task.values())))
-    seen = set().union(*(set(v) for v in per_task.values()))
-    table = pl.DataFrame([{"task": t, **{m: v[m] for m in every}} for t, v in per_task.items()])
-    return table, higher, sorted(seen - set(every))
+    table, left_out = compare.complete_block(per_task)
+    return table, higher, left_out
 
 
 def cross_task_section(ranked: dict[Task, list[RankedRow]], out_dir: Path) -> str:

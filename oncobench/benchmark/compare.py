@@ -258,9 +258,9 @@ def reference_models(rows: Sequence[Mapping[str, object]], higher_is_better: boo
         cand = [r for r in rows if pred(r) and r["mean"] is not None and not math.isnan(float(r["mean"]))]
         return str(max(cand, key=lambda r: sign * float(r["mean"]))["model"]) if cand else None
 
-    complete = [r for r in rows if r["role"] != "control" and r["folds_done"] == r["folds_expected"]]
+    complete = {r["model"] for r in rows if r["role"] != "control" and r["folds_done"] == r["folds_expected"]}
     return {"clinical": best(lambda r: r["role"] == "clinical reference"),
-            "best": best(lambda r: r["role"] != "control" and (not complete or r in complete)),
+            "best": best(lambda r: r["role"] != "control" and (not complete or r["model"] in complete)),
             "single": best(lambda r: r["role"] == "model" and r["class"] == "single")}
 
 

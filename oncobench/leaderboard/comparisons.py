@@ -7,7 +7,6 @@ resampled t-test and Wilcoxon (:mod:`oncobench.benchmark.compare`), on the folds
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from oncobench.benchmark.tasks import Task
 from oncobench.leaderboard.entries import Entry
 from oncobench.leaderboard.ranking import RankedRow
 from oncobench.leaderboard.site import esc
-
-log = logging.getLogger(__name__)
 
 CD_PNG = "critical_difference.png"
 

@@ -12,6 +12,8 @@ is why the verdicts use the corrected t-test and Wilcoxon is shown beside it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import warnings
@@ -368,11 +370,13 @@ def critical_difference(table: pl.DataFrame, path: Path, higher_is_better: Mappi
                          f"found {table.height} tasks and {len(models)} models")
     signs = [1.0 if higher_is_better is None or higher_is_better.get(t, True) else -1.0 for t in table["task"].to_list()]
     data = table.select(models).to_pandas().mul(signs, axis=0)
-    with warnings.catch_warnings():  # its effect sizes divide by a zero MAD on tiny tables; we use only the ranks and CD
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(models) + 1.5))
+    # autorank prints its rank table from the Nemenyi grouping even with verbose=False, and its effect sizes
+    # divide by a zero MAD on small tables (we use only the ranks and the CD): both kept inside this call
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore", RuntimeWarning)
         result = autorank(data, alpha=alpha, verbose=False, order="descending", force_mode="nonparametric")
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(models) + 1.5))
-    plot_stats(result, allow_insignificant=True, ax=ax)
+        plot_stats(result, allow_insignificant=True, ax=ax)
     ax.set_title(f"mean rank over {table.height} tasks (Friedman p = {result.pvalue:.3g}; "
                  f"Nemenyi CD = {result.cd:.2f} at alpha {alpha:g})", fontsize=9)
     path = Path(path)

@@ -310,10 +310,6 @@ def read_manifest(folder: Path, *, listed_as: str | None = None) -> dict[str, An
     if not isinstance(manifest, dict):
         raise ManifestError(f"{path}: found a JSON {type(manifest).__name__}; expected a JSON object "
                             "(the manifest of a dataset version)")
-    missing = [k for k in ("name", "version", "files", "content_hash") if k not in manifest]
-    if missing:
-        raise ManifestError(f"{path}: no field {', '.join(missing)}; expected a dataset manifest with name, version, "
-                            "files and content_hash")
     return manifest
 
 
@@ -397,6 +393,10 @@ def open_version(folder: Path, catalog: dict[str, Any] | None = None) -> dict[st
     listed_as = f"{catalog['name']}@{catalog['version']}" if catalog else None
     manifest = read_manifest(folder, listed_as=listed_as)
     path = folder / MANIFEST
+    missing = [k for k in ("name", "version", "files", "content_hash") if k not in manifest]
+    if missing:
+        raise ManifestError(f"{path}: no field {', '.join(missing)}; expected a dataset manifest with name, version, "
+                            "files and content_hash")
     ident = f"{manifest['name']}@{manifest['version']}"
     recorded = manifest.get(MANIFEST_HASH)
     if recorded is None:

@@ -328,6 +328,7 @@ def manifest_hash(manifest: dict[str, Any]) -> str:
 # (realpath) -> (identity, sha256). The identity changes whenever the file is written, replaced or touched,
 # so a remembered hash is only reused for the very bytes that were hashed.
 _HASHES: dict[str, tuple[tuple[int, ...], str]] = {}
+_MANIFESTS_OK: dict[str, tuple[tuple[int, ...] | None, str]] = {}  # manifest checked against its own hash
 
 
 def _identity(st: os.stat_result) -> tuple[int, ...]:
@@ -350,6 +351,7 @@ def file_sha256(path: Path) -> str:
 def forget_verified() -> None:
     """Drop the remembered hashes (the next open hashes every file again)."""
     _HASHES.clear()
+    _MANIFESTS_OK.clear()
 
 
 def verify_file(folder: Path, entry: dict[str, Any]) -> Path:
@@ -391,6 +393,7 @@ def open_version(folder: Path, catalog: dict[str, Any] | None = None) -> dict[st
     """
     folder = Path(folder)
     listed_as = f"{catalog['name']}@{catalog['version']}" if catalog else None
+    identity = _identity(os.stat(folder / MANIFEST)) if (folder / MANIFEST).is_file() else None
     manifest = read_manifest(folder, listed_as=listed_as)
     path = folder / MANIFEST
     missing = [k for k in ("name", "version", "files", "content_hash") if k not in manifest]
@@ -403,10 +406,12 @@ def open_version(folder: Path, catalog: dict[str, Any] | None = None) -> dict[st
         raise StaleVersionError(
             f"{path}: {ident} was built before OncoBench recorded a manifest hash; rebuild it "
             f"(`oncobench datasets build {manifest['name']}`): the data files stay the same, the manifest is rewritten")
-    found = manifest_hash(manifest)
-    if found != recorded:
-        raise ManifestError(f"{path}: manifest sha256 {found} does not match its recorded {recorded}; "
-                            "the manifest was edited or is corrupt")
+    if _MANIFESTS_OK.get(os.path.realpath(path)) != (identity, recorded):
+        found = manifest_hash(manifest)
+        if found != recorded:
+            raise ManifestError(f"{path}: manifest sha256 {found} does not match its recorded {recorded}; "
+                                "the manifest was edited or is corrupt")
+        _MANIFESTS_OK[os.path.realpath(path)] = (identity, recorded)
     if catalog is not None:
         db = Path(catalog["home"]) / "catalog.duckdb"
         if catalog["content_hash"] != manifest["content_hash"]:

@@ -84,19 +84,11 @@ def test_mudata_round_trip_every_column_cell_and_split(mini, tmp_path):
 
 
 @pytest.mark.realdata
-def test_tcga_pancan_parquet_round_trip(pancan_fresh, tmp_path):
-    out = export_dataset(pancan_fresh, "parquet", tmp_path)
+def test_tcga_pancan_parquet_round_trip(pancan, tmp_path):
+    out = export_dataset(pancan, "parquet", tmp_path)
     verify_export(out)
-    assert pl.read_parquet(out / "clinical.parquet").equals(pancan_fresh.clinical)
-    for modality in pancan_fresh.modalities:
-        _assert_matrix(pancan_fresh, modality, pl.read_parquet(out / "modalities" / f"{modality}.parquet"))
-    for scheme in pancan_fresh.schemes:
-        assert pl.read_parquet(out / "splits" / f"{scheme}.parquet").equals(pancan_fresh.split_table(scheme))
-
-
-@pytest.fixture(scope="module")
-def pancan_fresh(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    """tcga-pancan built with this code (a version built before manifest hashes cannot be opened)."""
-    from oncobench.datasets.recipes import tcga_pancan
-
-    return Dataset(tcga_pancan.build(raw_dir=raw_dir, progress=False, home=tmp_path_factory.mktemp("pancan")))
+    assert pl.read_parquet(out / "clinical.parquet").equals(pancan.clinical)
+    for modality in pancan.modalities:
+        _assert_matrix(pancan, modality, pl.read_parquet(out / "modalities" / f"{modality}.parquet"))
+    for scheme in pancan.schemes:
+        assert pl.read_parquet(out / "splits" / f"{scheme}.parquet").equals(pancan.split_table(scheme))

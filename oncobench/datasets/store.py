@@ -80,11 +80,23 @@ class VersionWriter:
 
 
 @contextmanager
-def _catalog_lock(home: Path) -> Iterator[None]:
+def _catalog_lock(home: Path, *, reading: bool = False) -> Iterator[None]:
     # DuckDB allows one writer per file and refuses readers in other processes while it writes:
     # every catalog connection (read or write) is made under this lock and kept short.
-    with FileLock(home / ".catalog.lock"):
+    lock = FileLock(home / ".catalog.lock")
+    try:
+        lock.acquire()
+    except OSError as exc:  # PermissionError, or EROFS on a read-only file system
+        if not reading or isinstance(exc, Timeout):
+            raise
+        # a home the user may read but not write (a shared install): nobody here can write its catalog either
+        log.debug("%s is not writable: catalog read without the lock", home)
         yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _catalog(home: Path) -> duckdb.DuckDBPyConnection:
@@ -441,7 +453,7 @@ def list_versions(home: Path | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     catalog = home / "catalog.duckdb"
     if catalog.exists():
-        with _catalog_lock(home):
+        with _catalog_lock(home, reading=True):
             con = duckdb.connect(str(catalog), read_only=True)
             try:
                 has_hash = "manifest_sha256" in [c[0] for c in con.execute("DESCRIBE datasets").fetchall()]

@@ -166,12 +166,14 @@ def test_sigkill_at_seeded_random_moments(home, reference):
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         visible = _check_home(home, *reference)
-        outcomes.append((round(delay, 3), proc.returncode, visible))
+        parent = home / "datasets" / NAME
+        left = {"building": bool(list(parent.glob(".building-*"))), "published": (parent / "2").exists()}
+        outcomes.append((round(delay, 3), proc.returncode, visible, left))
         _rebuild_and_check(home, reference)
         # back to the state before the build: version 2 removed deliberately, and from the catalog
         _drop_version(home, "2")
     print(f"\nrandom kills (build takes {duration:.3f} s):", outcomes)
-    assert sum(1 for _, rc, _ in outcomes if rc == -signal.SIGKILL) >= RANDOM_KILLS - 2  # most were real kills
+    assert sum(1 for _, rc, _, _ in outcomes if rc == -signal.SIGKILL) >= RANDOM_KILLS - 2  # most were real kills
 
 
 def _drop_version(home: Path, version: str) -> None:

@@ -9,7 +9,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import polars as pl
-
 import pyarrow as pa
 
 from oncobench.datasets import matrixio, splits as _splits

@@ -312,7 +312,7 @@ def read_manifest(folder: Path, *, listed_as: str | None = None) -> dict[str, An
     """
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        where = f"; the catalog lists {listed_as} here (deleted or damaged: rebuild it)" if listed_as else ""
+        where = f"; the catalog lists {listed_as} here (deleted or damaged: move that folder away, then rebuild it)" if listed_as else ""
         raise ManifestError(f"{path}: missing{where}; expected the manifest.json of a built OncoBench dataset version")
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))

@@ -204,7 +204,8 @@ def verify_version(folder: Path, manifest: dict[str, Any] | None = None) -> None
 
 
 def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
+    # (0, n) for numbers, (1, text) otherwise: "1.0+splits.x" must compare with "1.0" without a TypeError
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in version.replace("-", ".").replace("+", ".").split("."))
 
 
 def list_versions(home: Path | None = None) -> list[dict[str, Any]]:

@@ -562,7 +562,7 @@ class BuildReport:
     def add(self, key: str, value: Any, line: str) -> None:
         self.counts[key] = value
         self.lines.append(line)
-        log.warning("%s", line)
+        log.info("%s", line)
 
 
 def _read_matrix(spec: ModalitySpec, clinical_ids: set[str] | None, card: DatasetCard, report: BuildReport,

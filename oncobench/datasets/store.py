@@ -242,10 +242,11 @@ def resolve_version(name: str, version: str | None = None, home: Path | None = N
     candidates = [r for r in list_versions(home) if r["name"] == name]
     if not candidates:
         known = sorted({r["name"] for r in list_versions(home)})
-        raise DatasetNotFoundError(
-            f"no dataset {name!r}; known: {', '.join(known) or 'none'} "
-            f"(build one with `oncobench datasets build {name} --raw-dir DIR`)"
-        )
+        from oncobench.datasets.recipes import RECIPES
+
+        how = (f"`oncobench datasets build {name} --raw-dir DIR`" if name in RECIPES else
+               "`oncobench datasets build path/to/card.toml [--raw-dir DIR]` (a dataset card)")
+        raise DatasetNotFoundError(f"no dataset {name!r}; known: {', '.join(known) or 'none'} (build one with {how})")
     if version is not None:
         match = [r for r in candidates if r["version"] == version]
         if not match:

@@ -326,6 +326,14 @@ def read_card(path: str | Path, raw_dir: str | Path | None = None, *, extension:
     that adds to a built dataset: ``oncobench datasets extend``) name, version, clinical and
     modalities are optional.
     """
+    problems = _Problems(Path(path))
+    card = _parse_card(path, raw_dir, extension, problems)
+    problems.raise_any()
+    return card
+
+
+def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, problems: "_Problems") -> DatasetCard:
+    """The card with every well-formed part; the problems of the others go to ``problems``."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -335,7 +343,6 @@ def read_card(path: str | Path, raw_dir: str | Path | None = None, *, extension:
         raise InputFormatError(path, f"not a valid TOML dataset card ({exc})") from None
     base = Path(raw_dir) if raw_dir is not None else path.parent
     base_name = "the raw folder (--raw-dir)" if raw_dir is not None else "the card's folder"
-    problems = _Problems(path)
     top = {k: (False if extension and k in ("name", "version", "clinical", "modalities") else need, kind)
            for k, (need, kind) in TOP_KEYS.items()}
     problems.check(_check_keys, path, data, top, "the card")
@@ -344,7 +351,8 @@ def read_card(path: str | Path, raw_dir: str | Path | None = None, *, extension:
     legacy: list[EndpointSpec] = []
     if clinical_raw is not None:
         keys = {k: (False if k == "path" and extension else need, kind) for k, (need, kind) in CLINICAL_KEYS.items()}
-        if problems.check(_check_keys, path, clinical_raw, keys, "[clinical]") is None and not problems.items:
+        n_before = len(problems.items)
+        if problems.check(_check_keys, path, clinical_raw, keys, "[clinical]") is None and len(problems.items) == n_before:
             if ("event_column" in clinical_raw) != ("time_column" in clinical_raw):
                 problems.check(_raise, InputFormatError(path, "[clinical] declares only one of event_column and time_column",
                                                         expected="both (a survival endpoint) or neither"))
@@ -392,7 +400,6 @@ def read_card(path: str | Path, raw_dir: str | Path | None = None, *, extension:
             raws = [entry["path"]] if isinstance(entry["path"], str) else entry["path"]
             paths = [problems.check(_inside_any, path, base, r, where, base_name) for r in raws]
             imports.append(SplitImportSpec(entry["scheme"], entry["layout"], tuple(p for p in paths if p)))
-    problems.raise_any()
     clinical_raw = clinical_raw or {}
     return DatasetCard(
         path=path, name=str(data.get("name", "")), version=str(data.get("version", "")),
@@ -818,9 +825,10 @@ def endpoint_columns(frame: pl.DataFrame, endpoint: EndpointSpec, path: Path,
     return frame, entry
 
 
-def _read(card: DatasetCard) -> tuple[pl.DataFrame, dict[str, FeatureBlock], list[dict[str, Any]], BuildReport]:
+def _read(card: DatasetCard, problems: _Problems | None = None
+          ) -> tuple[pl.DataFrame, dict[str, FeatureBlock], list[dict[str, Any]], BuildReport]:
     """Clinical table, blocks, endpoint entries and the build report; every problem collected first."""
-    problems = _Problems(card.path)
+    problems = problems or _Problems(card.path)
     report = BuildReport()
     clinical = problems.check(_read_clinical, card, report) if card.clinical else None
     entries = []
@@ -851,8 +859,17 @@ def read_generic(card_path: str | Path, raw_dir: str | Path | None = None) -> tu
     per patient) and one :class:`FeatureBlock` per modality (float32, values as given, NaN = not
     measured, patients in file order).
     """
-    clinical, blocks, _, _ = _read(read_card(card_path, raw_dir))
+    clinical, blocks, _, _ = _read_card_and_files(card_path, raw_dir)[1]
     return clinical, blocks
+
+
+def _read_card_and_files(card_path: str | Path, raw_dir: str | Path | None):
+    """The card and what :func:`_read` returns; problems of the card and of its files reported together."""
+    problems = _Problems(Path(card_path))
+    card = _parse_card(card_path, raw_dir, False, problems)
+    if card.clinical is None and not problems.items:
+        problems.check(_raise, InputFormatError(card.path, "no [clinical] table", expected="a [clinical] path and id_column"))
+    return card, _read(card, problems)
 
 
 def card_content(card_path: str | Path, seed: int | None = None, raw_dir: str | Path | None = None) -> DatasetContent:
@@ -863,8 +880,7 @@ def card_content(card_path: str | Path, seed: int | None = None, raw_dir: str | 
     """
     from oncobench.datasets.splits import SplitSpec, draw_split
 
-    card = read_card(card_path, raw_dir)
-    clinical, blocks, endpoints, report = _read(card)
+    card, (clinical, blocks, endpoints, report) = _read_card_and_files(card_path, raw_dir)
     seed = card.split_seed if seed is None else seed
     patients = clinical["patient_id"].to_list()
     if card.stratify:

@@ -72,7 +72,15 @@ def _clinical_part(card: DatasetCard, patients: list[str], existing: list[str], 
     matched = frame.height - len(outside)
     report.lines.append(f"clinical: {len(frame.columns) - 1} columns added for {matched} of the dataset's "
                         f"{len(patients)} patients")
-    return frame.filter(pl.col("patient_id").is_in(patients)), entries
+    frame = frame.filter(pl.col("patient_id").is_in(patients))
+    for entry in entries:  # counted on the dataset's patients, not on the extension table's
+        event, time = frame[entry["event"]], frame[entry["time"]]
+        known = event.is_not_null() & time.is_not_null()
+        entry["patients"] = int((known & (time > 0)).sum())
+        entry["events"] = int((known & (time > 0) & (event == 1)).sum())
+        entry["left_out"] = {"time_or_event_missing": len(patients) - int(known.sum()),
+                             "time_not_positive": int((known & (time <= 0)).sum())}
+    return frame, entries
 
 
 def _fail(exc: Exception) -> None:

@@ -344,3 +344,14 @@ def _raises(call) -> Exception:
     with pytest.raises((InputFormatError, FileNotFoundError)) as info:
         call()
     return info.value
+
+
+def test_write_template_accepts_a_str_path(tmp_path: Path) -> None:
+    from oncobench.benchmark import catalog  # noqa: F401  (registers the tasks)
+    from oncobench.benchmark.tasks import load_task
+    from oncobench.leaderboard.submission import write_template
+
+    task = load_task("pancan-type", dataset="tcga-mini")
+    out = write_template(task, str(tmp_path / "submission"))  # issue 12: a str path crashed
+    assert Path(out) == tmp_path / "submission" and (tmp_path / "submission" / "meta.toml").is_file()
+    assert sorted(p.name for p in Path(out).glob("fold*_seed0.*")) != []

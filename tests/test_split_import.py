@@ -227,6 +227,14 @@ def test_paad_subsampling_round_trip(raw_dir: Path, tmp_path: Path) -> None:
         assert n == (64 if role == "train" else 17)
         assert exported.filter((pl.col("repeat") == i - 1) & (pl.col("role") == role)).height == n
     assert read_manifest(load_dataset("tcga-paad-wissel@1.0").path)["splits"].keys() == {"kfold", "holdout"}
+    # a built-in task uses the imported scheme: os-paad (cohort "paad", endpoint OS) on this dataset
+    from oncobench.benchmark import catalog  # noqa: F401  (registers the tasks)
+    from oncobench.benchmark.tasks import load_task
+
+    task = load_task("os-paad", dataset=ds.id, scheme="wissel100")
+    split = task.get_split(0, 99)
+    assert sorted(split.test) == sorted(p for (i, p), s in raw.items() if i == 100 and s == "test")
+    assert len(split.train) == 64 and not task.check()
 
 
 @pytest.mark.realdata
@@ -245,3 +253,37 @@ def test_mlomics_id_lists_layout(raw_dir: Path) -> None:
                     (("train", "train"), ("valid", "val"), ("test", "test"))}
         assert got == expected and sum(got.values()) == 671
     assert dict(counts.filter(pl.col("repeat") == 0).select("role", "len").iter_rows()) == {"train": 455, "valid": 81, "test": 135}
+
+
+@pytest.mark.realdata
+def test_acc_card_builds_from_the_real_files_with_counts_from_the_raw_files(raw_dir: Path) -> None:
+    card = Path(__file__).parents[1] / "examples" / "acc" / "card.toml"
+    assert main(["datasets", "build", str(card), "--raw-dir", str(raw_dir)]) == 0
+    ds = load_dataset("tcga-acc-miniacc")
+    derived = raw_dir / "tcga_acc_miniacc_5assays" / "derived"
+    with open(derived / "sampleMap.csv", newline="") as handle:
+        sample_map = list(csv.DictReader(handle))
+    files = {"rna": "RNASeq2GeneNorm", "cnv": "gistict", "protein": "RPPAArray", "mutation": "Mutations", "mirna": "miRNASeqGene"}
+    for modality, stem in files.items():
+        with open(derived / f"{stem}.csv", newline="") as handle:
+            rows = list(csv.reader(handle))
+        aliquots = rows[0][1:]
+        mapped = {r["primary"] for r in sample_map if r["assay"] == stem}
+        assert set(ds.modality_patients(modality)) == mapped == {a[:12] for a in aliquots}
+        assert len(ds.features(modality)) == len(rows) - 1
+        # one cell, by name: the value of the first feature for the last aliquot
+        X, features = ds.matrix(modality, [aliquots[-1][:12]])
+        assert features[0] == rows[1][0] and X[0, 0] == pytest.approx(float(rows[1][-1]), rel=1e-6)
+    with open(derived / "colData.csv", newline="") as handle:
+        clinical = list(csv.DictReader(handle))
+    assert ds.patients == tuple(r["patientID"] for r in clinical)
+    deaths = [r for r in clinical if r["vital_status"] == "1"]
+    time = {r["patientID"]: float(r["days_to_death"] if r["vital_status"] == "1" else r["days_to_last_followup"]) for r in clinical}
+    positive_deaths = sum(1 for r in deaths if time[r["patientID"]] > 0)
+    entry = ds.manifest["endpoints"][0]
+    assert (entry["name"], entry["unit"], entry["events"], entry["patients"]) == ("OS", "days", positive_deaths, 91)
+    assert len(deaths) == 34 and positive_deaths == 33 and entry["left_out"]["time_not_positive"] == 1
+    table = ds.clinical
+    assert dict(zip(table["patient_id"], table["os_time"])) == time
+    X, features = ds.matrix("clinical", ["TCGA-OR-A5J1"])
+    assert features == ["years_to_birth", "pathologic_stage", "gender"] and X[0].tolist() == [58.0, 2.0, 0.0]  # stage ii, male

@@ -281,6 +281,7 @@ scale = true
                     "bad.tsv, row G0, column 'P01': non-numeric cell"):
         assert problem in text
     assert len(info.value.problems) == 5
+    assert main(["datasets", "card", "--check", str(card)]) == 2  # the same five from the command line
 
 
 def test_raw_dir_paths_and_escape_refused(tmp_path: Path) -> None:

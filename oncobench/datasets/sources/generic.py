@@ -231,13 +231,16 @@ def _check_keys(card: Path, table: dict[str, Any], allowed: dict[str, tuple[bool
                                    found=f"{type(value).__name__} {value!r}")
 
 
-def _inside(card: Path, base: Path, raw: str, where: str, base_name: str) -> Path:
-    """``raw`` resolved against ``base``; refused when it leaves it (``..``, absolute). Symlinks are followed."""
+def _inside(card: Path, base: Path, raw: str, where: str, base_name: str, *, any_suffix: bool = False) -> Path:
+    """``raw`` resolved against ``base``; refused when it leaves it (``..``, absolute). Symlinks are followed.
+
+    ``any_suffix``: split files may have any extension (MLOmics ships ``.txt`` lists of IDs).
+    """
     if not isinstance(raw, str) or not raw.strip():
         raise InputFormatError(card, f"{where}: empty path", expected=f"a file name relative to {base_name}")
     if Path(raw).is_absolute():
         raise InputFormatError(card, f"{where}: absolute path {raw!r} refused", expected=f"a path relative to {base_name}")
-    if not suffix_of(raw):
+    if not any_suffix and not suffix_of(raw):
         raise InputFormatError(card, f"{where}: unsupported file type {raw!r}", expected=f"one of {', '.join(SUFFIXES)}")
     folder = Path(os.path.abspath(base))
     # lexical check: a symlink the user placed in the folder is their choice, a '..' in the card is not
@@ -398,7 +401,7 @@ def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, p
                                                         expected=f"one of {', '.join(LAYOUTS)}"))
                 continue
             raws = [entry["path"]] if isinstance(entry["path"], str) else entry["path"]
-            paths = [problems.check(_inside_any, path, base, r, where, base_name) for r in raws]
+            paths = [problems.check(_inside, path, base, r, where, base_name, any_suffix=True) for r in raws]
             imports.append(SplitImportSpec(entry["scheme"], entry["layout"], tuple(p for p in paths if p)))
     clinical_raw = clinical_raw or {}
     return DatasetCard(
@@ -410,17 +413,6 @@ def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, p
         n_folds=splits.get("n_folds", 5), n_repeats=splits.get("n_repeats", 1), stratify=splits.get("stratify"),
         group=splits.get("group"), split_imports=tuple(imports), base=base,
     )
-
-
-def _inside_any(card: Path, base: Path, raw: str, where: str, base_name: str) -> Path:
-    """Like :func:`_inside` for split files, which may have any extension (MLOmics ships ``.txt``)."""
-    if not isinstance(raw, str) or not raw.strip() or Path(raw).is_absolute():
-        raise InputFormatError(card, f"{where}: path {raw!r} refused", expected=f"a path relative to {base_name}")
-    folder = Path(os.path.abspath(base))
-    target = Path(os.path.normpath(folder / raw))
-    if folder not in target.parents:
-        raise InputFormatError(card, f"{where}: path {raw!r} escapes {base_name}", expected=f"a file inside {folder}")
-    return target
 
 
 def _raise(exc: Exception) -> None:

@@ -104,6 +104,12 @@ class _Problems:
             self.items.extend(exc.problems if isinstance(exc, CardProblemsError) else [exc])
             return None
 
+    def ok(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Run a check that returns nothing; True when it raised no problem."""
+        before = len(self.items)
+        self.check(call, *args, **kwargs)
+        return len(self.items) == before
+
     def raise_any(self) -> None:
         if len(self.items) == 1:
             raise self.items[0]
@@ -354,8 +360,7 @@ def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, p
     legacy: list[EndpointSpec] = []
     if clinical_raw is not None:
         keys = {k: (False if k == "path" and extension else need, kind) for k, (need, kind) in CLINICAL_KEYS.items()}
-        n_before = len(problems.items)
-        if problems.check(_check_keys, path, clinical_raw, keys, "[clinical]") is None and len(problems.items) == n_before:
+        if problems.ok(_check_keys, path, clinical_raw, keys, "[clinical]"):
             if ("event_column" in clinical_raw) != ("time_column" in clinical_raw):
                 problems.check(_raise, InputFormatError(path, "[clinical] declares only one of event_column and time_column",
                                                         expected="both (a survival endpoint) or neither"))
@@ -389,12 +394,17 @@ def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, p
         problems.check(_raise, InputFormatError(path, "a modality is listed twice", expected="each modality once", found=str(mods)))
     splits = data.get("splits", {}) if isinstance(data.get("splits"), dict) else {}
     imports: list[SplitImportSpec] = []
-    if problems.check(_check_keys, path, splits, SPLIT_KEYS, "[splits]") is None and "import" in splits:
+    if not problems.ok(_check_keys, path, splits, SPLIT_KEYS, "[splits]"):
+        splits = {}
+    if "import" in splits:
         from oncobench.datasets.split_import import LAYOUTS
 
         for i, entry in enumerate(splits["import"]):
             where = f"[[splits.import]] #{i + 1}"
-            if not isinstance(entry, dict) or problems.check(_check_keys, path, entry, IMPORT_KEYS, where) is not None:
+            if not isinstance(entry, dict):
+                problems.check(_raise, InputFormatError(path, f"{where} is not a table", expected="[[splits.import]] tables"))
+                continue
+            if not problems.ok(_check_keys, path, entry, IMPORT_KEYS, where):
                 continue
             if entry["layout"] not in LAYOUTS:
                 problems.check(_raise, InputFormatError(path, f"{where}: unknown layout {entry['layout']!r}",
@@ -408,7 +418,7 @@ def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, p
         path=path, name=str(data.get("name", "")), version=str(data.get("version", "")),
         description=data.get("description", ""), licence=data.get("licence", ""), citation=data.get("citation", ""),
         clinical=clinical, cohort_column=clinical_raw.get("cohort_column"), cohort=clinical_raw.get("cohort"),
-        unmatched=clinical_raw.get("unmatched", "error"), labels=tuple(clinical_raw.get("labels", ())),
+        unmatched=clinical_raw.get("unmatched", "error"), labels=tuple(str(v) for v in clinical_raw.get("labels", ())),
         endpoints=tuple(endpoints), modalities=tuple(specs), split_seed=splits.get("seed", 0),
         n_folds=splits.get("n_folds", 5), n_repeats=splits.get("n_repeats", 1), stratify=splits.get("stratify"),
         group=splits.get("group"), split_imports=tuple(imports), base=base,
@@ -564,8 +574,7 @@ class BuildReport:
         log.info("%s", line)
 
 
-def _read_matrix(spec: ModalitySpec, clinical_ids: set[str] | None, card: DatasetCard, report: BuildReport,
-                 unmatched: str | None = None) -> FeatureBlock:
+def _read_matrix(spec: ModalitySpec, clinical_ids: set[str] | None, card: DatasetCard, report: BuildReport) -> FeatureBlock:
     path = spec.path
     columns, labels, values, n_inf = _matrix_cells(spec)
     if spec.orientation == "features_x_patients":
@@ -598,7 +607,7 @@ def _read_matrix(spec: ModalitySpec, clinical_ids: set[str] | None, card: Datase
         if len(unknown) == len(ids):
             raise InputFormatError(path, f"none of its {len(ids)} patient IDs is in the clinical table {clinical_name}",
                                    expected="IDs matching the clinical id_column", found=f"e.g. {ids[:3]}")
-        if unknown and (unmatched or card.unmatched) == "drop":
+        if unknown and card.unmatched == "drop":
             keep = np.array([p in clinical_ids for p in ids])
             ids, rows = [p for p, k in zip(ids, keep) if k], rows[keep]
             report.add(f"{spec.name}_unmatched_dropped", len(unknown),

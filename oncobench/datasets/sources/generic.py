@@ -33,7 +33,7 @@ from oncobench.datasets.build import DatasetContent
 from oncobench.datasets.errors import InputFormatError
 from oncobench.datasets.harmonize import FeatureBlock, clean_feature_name, collapse_duplicate_rows, refuse_degenerate, to_float32
 from oncobench.datasets.provenance import Provenance, SourceFile
-from oncobench.datasets.sources.card_files import read_raw_table
+from oncobench.datasets.sources.card_files import read_raw_table, suffix_of
 from oncobench.datasets.sources.card_schema import (  # noqa: F401  (re-exported: the card API lives here too)
     EXAMPLE_CARD, INFINITE_TEXT, MISSING_TEXT, UNITS, CardProblemsError, DatasetCard, EndpointSpec, ModalitySpec,
     TableSpec, _Problems, _parse_card, _raise, dataclass_replace, read_card,
@@ -254,6 +254,9 @@ def _typed(name: str, cells: list[Any], missing: set[str]) -> pl.Series:
 
 
 def _clinical_file(path: Path, spec: TableSpec) -> tuple[list[str], np.ndarray]:
+    if suffix_of(path) in (".h5", ".hdf5"):
+        raise InputFormatError(path, "an HDF5 clinical table is not supported (HDF5 holds numeric matrices)",
+                               expected="a .csv, .tsv, .parquet or .xlsx clinical table")
     table = read_raw_table(path, force_text=True, sheet=spec.sheet)
     header = [h.strip() for h in table.header]
     cells = table.cells

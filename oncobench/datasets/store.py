@@ -440,7 +440,8 @@ def open_version(folder: Path, catalog: dict[str, Any] | None = None) -> dict[st
 
 
 def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in version.replace("-", ".").split("."))
+    # (0, n) for numbers, (1, text) otherwise: "1.0+splits.x" must compare with "1.0" without a TypeError
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in version.replace("-", ".").replace("+", ".").split("."))
 
 
 def list_versions(home: Path | None = None) -> list[dict[str, Any]]:
@@ -488,10 +489,11 @@ def resolve_entry(name: str, version: str | None = None, home: Path | None = Non
     candidates = [r for r in rows if r["name"] == name]
     if not candidates:
         known = sorted({r["name"] for r in rows})
-        raise DatasetNotFoundError(
-            f"no dataset {name!r}; known: {', '.join(known) or 'none'} "
-            f"(build one with `oncobench datasets build {name} --raw-dir DIR`)"
-        )
+        from oncobench.datasets.recipes import RECIPES
+
+        how = (f"`oncobench datasets build {name} --raw-dir DIR`" if name in RECIPES else
+               "`oncobench datasets build path/to/card.toml [--raw-dir DIR]` (a dataset card)")
+        raise DatasetNotFoundError(f"no dataset {name!r}; known: {', '.join(known) or 'none'} (build one with {how})")
     if version is not None:
         match = [r for r in candidates if r["version"] == version]
         if not match:

@@ -224,7 +224,7 @@ def test_store_open_and_matrix(
     benchmark.group = f"load {load_case.name} {modality}"
 
     def open_and_load() -> np.ndarray:
-        return Dataset(path, verify=False).matrix(modality, load_case.train)[0]
+        return Dataset(path).matrix(modality, load_case.train)[0]
 
     result = benchmark.pedantic(open_and_load, rounds=FAST_ROUNDS, warmup_rounds=FAST_WARMUP)
     assert _checksum(result) == _checksum(inputs.expected), f"{modality}: a fresh Dataset gives another array"

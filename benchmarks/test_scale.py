@@ -11,7 +11,7 @@ Four parts, each reporting figures in ``benchmark.extra_info`` and the session s
    starts from the spawning process's high-water mark (``execve`` keeps the old mm's hiwater in the signal
    struct; with ``vfork`` that is the parent's mm), so a 10 MB child spawned by a 3 GB pytest reports 3 GB.
    Target (asserted): peak RSS < 0.5 x the full float32 size (10,000 x 61,000 x 4 B = 2.44 GB).
-2. **Loading one modality of one split** from that store: a new ``Dataset(folder, verify=False).matrix("rna",
+2. **Loading one modality of one split** from that store: a new ``Dataset(folder).matrix("rna",
    train)`` (kfold repeat 0 fold 0) against ``np.load`` of the same array saved as ``.npy``. Target (asserted):
    ratio <= 3. The load on an already open dataset is recorded next to it.
 3. **Cost versus size.** Three cohorts (1,000 / 2,000 / 4,000 patients, rna 2,500 / 5,000 / 10,000 + mirna
@@ -266,7 +266,7 @@ def full_load(scale: ScaleState) -> ScaleState:
     """The train patients of kfold repeat 0 fold 0, the store's rna array for them, and its .npy copy."""
     if scale.npy is None:
         folder = _full_store(scale)
-        dataset = Dataset(folder, verify=False)
+        dataset = Dataset(folder)
         train, _, _ = dataset.split(SCHEME, fold=FOLD, repeat=REPEAT)
         expected, _ = dataset.matrix(MODALITY, train)
         scale.npy = scale.root / f"{MODALITY}_train.npy"
@@ -291,11 +291,11 @@ def test_full_load_npy_baseline(benchmark: Any, full_load: ScaleState, bench_rep
 
 
 def _open_and_load(folder: Path, train: list[str]) -> np.ndarray:
-    return Dataset(folder, verify=False).matrix(MODALITY, train)[0]
+    return Dataset(folder).matrix(MODALITY, train)[0]
 
 
 def test_full_load(benchmark: Any, full_load: ScaleState, bench_report: BenchReport) -> None:
-    """A new Dataset(folder, verify=False).matrix("rna", train) against np.load; target ratio <= 3."""
+    """A new Dataset(folder).matrix("rna", train) against np.load; target ratio <= 3."""
     benchmark.group = "scale: load rna train"
     folder, train = _full_store(full_load), full_load.train
     result = benchmark.pedantic(_open_and_load, args=(folder, train), rounds=LOAD_ROUNDS, warmup_rounds=1)
@@ -305,7 +305,7 @@ def test_full_load(benchmark: Any, full_load: ScaleState, bench_report: BenchRep
     ratio = mean / npy
 
     # the same load on an already open dataset (patient index read): recorded only
-    dataset = Dataset(folder, verify=False)
+    dataset = Dataset(folder)
     dataset.matrix(MODALITY, train[:1])
     spent = []
     for _ in range(LOAD_ROUNDS):
@@ -385,7 +385,7 @@ def test_cost_build(benchmark: Any, scale: ScaleState, patients: int, bench_repo
 def test_cost_load(benchmark: Any, scale: ScaleState, patients: int, bench_report: BenchReport) -> None:
     """New Dataset + matrix("rna", kfold r0 f0 train) at one size."""
     folder = _size_store(scale, patients)
-    train, _, _ = Dataset(folder, verify=False).split(SCHEME, fold=FOLD, repeat=REPEAT)
+    train, _, _ = Dataset(folder).split(SCHEME, fold=FOLD, repeat=REPEAT)
     benchmark.group = "scale: cost load"
     result = benchmark.pedantic(_open_and_load, args=(folder, train), **_rounds(patients, 10))
     mean = bench_report.keep(_cost_key("load", patients), benchmark)
@@ -403,7 +403,7 @@ def test_cost_job(benchmark: Any, scale: ScaleState, patients: int, bench_report
     outputs = []
 
     def job() -> Task:
-        task = Task(task_spec(TASK), Dataset(folder, verify=False))
+        task = Task(task_spec(TASK), Dataset(folder))
         outputs.append(run_job(task, Job(task.name, MODEL, REPEAT, FOLD, 0)))
         return task
 
@@ -441,9 +441,9 @@ def test_cost_exponents(benchmark: Any, scale: ScaleState, bench_report: BenchRe
             if measure == "build":
                 target = lambda p=p: build(_size_spec(p), home=scale.fresh_home(f"cost-{p}"))  # noqa: E731
             elif measure == "load":
-                target = lambda p=p: _open_and_load(_size_store(scale, p), Dataset(_size_store(scale, p), verify=False).split(SCHEME)[0])  # noqa: E731
+                target = lambda p=p: _open_and_load(_size_store(scale, p), Dataset(_size_store(scale, p)).split(SCHEME)[0])  # noqa: E731
             else:
-                target = lambda p=p: run_job(Task(task_spec(TASK), Dataset(_size_store(scale, p), verify=False)),  # noqa: E731
+                target = lambda p=p: run_job(Task(task_spec(TASK), Dataset(_size_store(scale, p))),  # noqa: E731
                                              Job(TASK, MODEL, REPEAT, FOLD, 0))
             values.append(seconds(measure, p, target))
         measured[measure] = np.array(values)

@@ -71,6 +71,69 @@ def _cmd_datasets_build(args: argparse.Namespace) -> int:
 
     folder = build_recipe(args.name, raw_dir=args.raw_dir, cache_dir=args.cache_dir, progress=not args.quiet)
     print(f"built {args.name} at {folder}")
+    if args.name.endswith(".toml"):
+        _print_card_build_report(folder)
+    return 0
+
+
+def _print_card_build_report(folder: Path) -> None:
+    from oncobench.datasets.store import read_manifest
+
+    manifest = read_manifest(folder)
+    print(f"{manifest['name']}@{manifest['version']}: {manifest['n_patients']} patients; "
+          + ", ".join(f"{m} {v['n_patients']}x{v['n_features']}" for m, v in manifest["modalities"].items()))
+    for e in manifest.get("endpoints", []):
+        if "patients" in e:
+            unit = "" if e["source_unit"] == "days" else f", converted from {e['source_unit']}"
+            print(f"endpoint {e['name']}: {e['patients']} patients, {e['events']} events (time in days{unit})")
+    for line in manifest.get("card", {}).get("build_report", {}).get("lines", []):
+        print(f"  note: {line}")
+
+
+def _cmd_datasets_card(args: argparse.Namespace) -> int:
+    from oncobench.datasets.sources.generic import EXAMPLE_CARD, read_card
+
+    if args.example:
+        print(EXAMPLE_CARD, end="")
+        return 0
+    if args.check is None:
+        raise ValueError("datasets card needs --example, or --check CARD [--raw-dir DIR]")
+    from oncobench.datasets.sources.generic import card_content
+
+    content = card_content(args.check, raw_dir=args.raw_dir)
+    card = read_card(args.check, args.raw_dir)
+    print(f"{args.check}: no problems; {card.name}@{card.version}, {content.clinical.height} patients, "
+          + ", ".join(f"{m} {b[0].shape[0]}x{b[0].shape[1]}" for m, b in content.blocks.items()))
+    for line in content.card["build_report"]["lines"]:
+        print(f"  note: {line}")
+    return 0
+
+
+def _cmd_datasets_extend(args: argparse.Namespace) -> int:
+    from oncobench.datasets.extend import extend_dataset
+
+    folder, report = extend_dataset(args.name, args.card, version=args.version, raw_dir=args.raw_dir)
+    print(f"extended {args.name} into {folder.parent.name}@{folder.name} at {folder}")
+    for line in report:
+        print(f"  {line}")
+    return 0
+
+
+def _cmd_datasets_remove(args: argparse.Namespace) -> int:
+    from oncobench.datasets.derive import remove_version
+
+    if "@" not in args.name:
+        raise ValueError(f"datasets remove needs NAME@VERSION, got {args.name!r}")
+    name, version = args.name.split("@", 1)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ValueError(f"refusing to remove {args.name} without confirmation: no terminal to ask; pass --yes")
+        answer = input(f"remove {args.name} and its files? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not removed")
+            return 1
+    folder = remove_version(name, version)
+    print(f"removed {args.name} ({folder})")
     return 0
 
 
@@ -107,6 +170,17 @@ def _cmd_splits_export(args: argparse.Namespace) -> int:
 
     folder = export_splits(load_dataset(args.name), args.scheme, args.out)
     print(f"exported split {args.scheme} of {args.name} to {folder} (manifest.json, SHA256SUMS)")
+    return 0
+
+
+def _cmd_splits_import(args: argparse.Namespace) -> int:
+    from oncobench.datasets.split_import import import_splits
+
+    folder, imported = import_splits(args.name, args.scheme, args.layout, args.files, version=args.version)
+    for line in imported.report_lines(args.scheme):
+        print(line)
+    print(f"imported as scheme {args.scheme!r} into {folder.parent.name}@{folder.name} (new version; the old one is "
+          f"unchanged); use it with --dataset {folder.parent.name}@{folder.name} --scheme {args.scheme}")
     return 0
 
 
@@ -261,10 +335,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from oncobench.benchmark.results import format_results, results_table
+    from oncobench.benchmark.results import (by_cohort_table, format_by_cohort, format_per_fold, format_results,
+                                             format_robustness, per_fold_table, results_table, robustness_table)
 
-    from oncobench.benchmark.results import format_per_fold, format_robustness, per_fold_table, robustness_table
+    if args.cd is not None:
+        from oncobench.benchmark.results import rank_tasks
 
+        print(rank_tasks(_once(args.task, "--task") if args.task else None, args.dataset, args.scheme, args.cd))
+        return 0
+    if not args.task:
+        raise ValueError("results needs --task T (or --cd [PNG] to rank models across tasks)")
     for task in _load_tasks(_once(args.task, "--task"), args.dataset, args.scheme):
         print(format_results(task, results_table(task)))
         robust = robustness_table(task)
@@ -274,6 +354,13 @@ def _cmd_results(args: argparse.Namespace) -> int:
         if args.per_fold:
             print()
             print(format_per_fold(task, per_fold_table(task)))
+        if args.by_cohort:
+            table = by_cohort_table(task)
+            print()
+            print(format_by_cohort(task, table))
+            if task.kind in ("classification", "binary") and task.spec.primary != "accuracy":
+                print()
+                print(format_by_cohort(task, table, "accuracy"))
         print()
     return 0
 
@@ -375,10 +462,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_datasets_info)
     p = datasets.add_parser("build", help="build a dataset recipe (or your own cohort from a card.toml) into the store")
     p.add_argument("name", type=_name)
-    p.add_argument("--raw-dir", type=Path, help="folder with the raw source files (offline); default: download pinned files")
+    p.add_argument("--raw-dir", type=Path, help="folder with the raw source files (offline; for a card: the folder its "
+                   "paths are relative to); default: download pinned files (a card: its own folder)")
     p.add_argument("--cache-dir", type=Path, help="download cache (default $ONCOBENCH_HOME/cache/raw)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_datasets_build)
+    p = datasets.add_parser("card", help="print a commented example dataset card (--example) or check one (--check)")
+    p.add_argument("--example", action="store_true", help="print a commented card with every key")
+    p.add_argument("--check", type=Path, metavar="CARD", help="read a card and its files; report every problem at once")
+    p.add_argument("--raw-dir", type=Path, help="folder the card's paths are relative to (default: the card's folder)")
+    p.set_defaults(func=_cmd_datasets_card)
+    p = datasets.add_parser("extend", help="a new version of NAME[@VERSION] with a modality, endpoint or clinical columns added")
+    p.add_argument("name")
+    p.add_argument("--card", type=Path, required=True, help="extension card: [[modalities]], [[endpoints]] and/or [clinical]")
+    p.add_argument("--raw-dir", type=Path, help="folder the card's paths are relative to (default: the card's folder)")
+    p.add_argument("--version", help="the new version (default VERSION+ext.NAME)")
+    p.set_defaults(func=_cmd_datasets_extend)
+    p = datasets.add_parser("remove", help="delete a built version NAME@VERSION (asks first, or --yes)")
+    p.add_argument("name", metavar="NAME@VERSION")
+    p.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(func=_cmd_datasets_remove)
     p = datasets.add_parser("synth", help="generate a synthetic multi-omics cohort with known structure (streamed)")
     p.add_argument("name", type=_name)
     p.add_argument("--patients", type=_positive_int, default=1000)
@@ -397,12 +500,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_cmd_datasets_export)
 
-    splits = sub.add_parser("splits", help="export and verify curated splits").add_subparsers(dest="action", required=True)
+    splits = sub.add_parser("splits", help="import, export and verify splits").add_subparsers(dest="action", required=True)
     p = splits.add_parser("export", help="write one split scheme (parquet + csv) with manifest.json and SHA256SUMS")
     p.add_argument("name")
     p.add_argument("--scheme", required=True)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_cmd_splits_export)
+    p = splits.add_parser("import", help="bring published split files in as a new scheme (writes a new dataset version)",
+                          description="Layouts: fold-csv (one CSV per fold, train/val/test columns), long (patient, "
+                                      "repeat, fold, role), subsampling (iter, patient_id, set: one repeat per iter), "
+                                      "id-lists (split_{train,val,test}_<k>.txt, one ID per line: one repeat per k).")
+    p.add_argument("name", help="dataset NAME[@VERSION]")
+    p.add_argument("--scheme", required=True, help="name of the new split scheme")
+    p.add_argument("--layout", required=True, choices=["fold-csv", "long", "subsampling", "id-lists"])
+    p.add_argument("--version", help="the new dataset version (default VERSION+splits.SCHEME)")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(func=_cmd_splits_import)
     p = splits.add_parser("verify", help="check an exported split folder against its manifest")
     p.add_argument("folder", type=Path)
     p.set_defaults(func=_cmd_splits_verify)
@@ -478,11 +591,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=_cmd_tokens_create)
 
-    p = sub.add_parser("results", help="aggregated results of tasks from the tracking store")
-    p.add_argument("--task", action="append", required=True, type=_name, help="task name (repeatable)")
+    p = sub.add_parser("results", help="aggregated results of tasks from the tracking store, with paired tests")
+    p.add_argument("--task", action="append", type=_name,
+                   help="task name (repeatable; with --cd: the tasks to rank, default all)")
     p.add_argument("--dataset")
     p.add_argument("--scheme")
-    p.add_argument("--per-fold", action="store_true", help="also every (model, repeat, fold, seed) score")
+    p.add_argument("--per-fold", action="store_true",
+                   help="also every (model, repeat, fold, seed) score with n, events and the tuned hyperparameters")
+    p.add_argument("--by-cohort", action="store_true", help="re-score every job's predictions per cohort (pooled tasks)")
+    p.add_argument("--cd", type=Path, nargs="?", const=Path("critical-difference.png"), metavar="PNG",
+                   help="mean ranks of models across tasks and a critical-difference diagram (default critical-difference.png)")
     p.set_defaults(func=_cmd_results)
     return parser
 

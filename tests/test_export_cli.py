@@ -31,12 +31,12 @@ def test_export_parquet_is_wide_and_checksummed(tiny, tmp_path):
     out = export_dataset(tiny, "parquet", tmp_path / "out")
     manifest = verify_export(out)
     assert manifest["dataset"] == "tiny" and manifest["content_hash"] == tiny.content_hash
-    rna = pl.read_parquet(out / "rna.parquet")
+    rna = pl.read_parquet(out / "modalities" / "rna.parquet")
     assert rna.columns == ["patient_id", "g1", "g2", "g3"] and rna.height == 50
     values, _ = tiny.matrix("rna", rna["patient_id"].to_list())
     np.testing.assert_array_equal(rna.drop("patient_id").to_numpy(), values)
     sums = (out / "SHA256SUMS").read_text().splitlines()
-    name = "rna.parquet"
+    name = "modalities/rna.parquet"
     line = next(s for s in sums if s.endswith(name))
     assert line.split()[0] == hashlib.sha256((out / name).read_bytes()).hexdigest()
     assert not list(out.glob(".export-*"))

@@ -139,7 +139,7 @@ def test_card_builds_into_the_store_from_the_cli(tmp_path: Path) -> None:
 def test_card_content_endpoint_and_deterministic_splits(tmp_path: Path) -> None:
     card = _cohort(tmp_path)
     a, b = card_content(card), card_content(card)
-    assert a.endpoints == [{"name": "event", "event": "os", "time": "os_days", "source": "my-cohort"}]
+    assert a.endpoints == [{"name": "event", "event": "os", "time": "os_days", "unit": "days", "source": "my-cohort"}]
     assert a.clinical.schema["os"] == pl.Int8 and a.clinical["os"].sum() == 6
     assert a.splits["kfold"][0].equals(b.splits["kfold"][0])
 
@@ -151,7 +151,7 @@ def test_card_content_endpoint_and_deterministic_splits(tmp_path: Path) -> None:
     (lambda c: c.replace('id_column = "patient"', 'id_column = "patient"\nsex = "sex"'), "unknown key 'sex' in [clinical]"),
     (lambda c: c.replace('path = "expr.tsv"', 'path = "../expr.tsv"'), "path '../expr.tsv' escapes the card's folder"),
     (lambda c: c.replace('path = "expr.tsv"', 'path = "/etc/passwd.csv"'), "absolute path '/etc/passwd.csv' refused"),
-    (lambda c: c.replace('path = "expr.tsv"', 'path = "expr.xlsx"'), "unsupported file type 'expr.xlsx'; expected one of .csv, .tsv, .parquet"),
+    (lambda c: c.replace('path = "expr.tsv"', 'path = "expr.docx"'), "unsupported file type 'expr.docx'; expected one of .csv, .tsv, .txt, .csv.gz"),
     (lambda c: c.replace('name = "rna"', 'name = "genes"'), "unknown modality 'genes'; expected one of rna, cnv, mutation"),
     (lambda c: c.replace('orientation = "features_x_patients"', 'orientation = "wide"'),
      "unknown orientation 'wide'; expected one of features_x_patients, patients_x_features"),
@@ -169,14 +169,17 @@ def test_bad_cards_are_refused_with_the_key_named(tmp_path: Path, edit: Callable
     assert text.startswith(str(card)) and message in text
 
 
-def test_symlink_escaping_the_folder_is_refused(tmp_path: Path) -> None:
+def test_symlink_placed_by_the_user_is_followed(tmp_path: Path) -> None:
+    # issue 12: symlinks were refused; a link the user put in the folder is theirs to make ('..' in the card is not)
     inner = tmp_path / "inner"
     inner.mkdir()
-    (tmp_path / "secret.tsv").write_text("gene\tP00\nG\t1\n")
+    outside = tmp_path / "elsewhere.tsv"
+    outside.write_text(_expr())
     card = _cohort(inner)
     (inner / "expr.tsv").unlink()
-    (inner / "expr.tsv").symlink_to(tmp_path / "secret.tsv")
-    assert "path 'expr.tsv' escapes the card's folder" in _message(lambda: read_card(card))
+    (inner / "expr.tsv").symlink_to(outside)
+    _, blocks = read_generic(card)
+    assert blocks["rna"].shape == (12, 3) and blocks["rna"].values[3, 2] == pytest.approx(2.3)
 
 
 # ---------------------------------------------------------------------------------------------------- bad matrices

@@ -92,7 +92,7 @@ def _worker_task(name: str, dataset_path: str, scheme: str) -> Task:
     from oncobench.datasets.dataset import Dataset
 
     spec = task_spec(name)
-    return Task(spec if spec.scheme == scheme else replace(spec, scheme=scheme), Dataset(dataset_path, verify=False))
+    return Task(spec if spec.scheme == scheme else replace(spec, scheme=scheme), Dataset(dataset_path))
 
 
 def _work(job: Job, task: Task | None = None, dataset_path: str = "") -> tuple[Job, Predicted | None, str | None]:

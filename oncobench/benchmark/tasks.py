@@ -438,22 +438,23 @@ def task_spec(name: str) -> TaskSpec:
     raise TaskNotFoundError(f"unknown task {name!r}{hint}")
 
 
-def load_task(name: str, *, dataset: str | None = None, scheme: str | None = None, verify: bool = False) -> Task:
+def load_task(name: str, *, dataset: str | None = None, scheme: str | None = None) -> Task:
     """A registered task on its dataset (or on ``dataset``, e.g. ``"tcga-mini"``), optionally with another scheme.
 
-    ``scheme="site"`` gives the site-shift variant: trained on some hospitals, tested on others.
+    ``scheme="site"`` gives the site-shift variant: trained on some hospitals, tested on others. The
+    dataset is verified on open, like every dataset read (cheap: files are hashed once per process).
     """
     spec = task_spec(name)
     if scheme is not None and scheme != spec.scheme:
         spec = task_spec(f"{name}-{scheme}") if scheme in SCHEME_VARIANTS else replace(spec, scheme=scheme)
-    return Task(spec, _open_dataset(dataset or spec.dataset, verify))
+    return Task(spec, _open_dataset(dataset or spec.dataset))
 
 
-def _open_dataset(name: str, verify: bool) -> Dataset:
+def _open_dataset(name: str) -> Dataset:
     from oncobench.datasets.errors import DatasetNotFoundError
 
     try:
-        return load_dataset(name, verify=verify)
+        return load_dataset(name)
     except DatasetNotFoundError:
         if name.split("@")[0] not in OFFLINE_RECIPES:
             raise
@@ -461,7 +462,7 @@ def _open_dataset(name: str, verify: bool) -> Dataset:
 
     log.info("building %s (it ships with an installed package)", name)
     build_recipe(name.split("@")[0], progress=False)
-    return load_dataset(name, verify=verify)
+    return load_dataset(name)
 
 
 OFFLINE_RECIPES = ("gse7390-metastasis",)

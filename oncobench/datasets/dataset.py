@@ -9,33 +9,63 @@ from typing import Any, Sequence
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from oncobench.datasets import matrixio, splits as _splits
-from oncobench.datasets.store import read_manifest, resolve_version, verify_version
+from oncobench.datasets.errors import InputFormatError, ManifestError
+from oncobench.datasets.store import MANIFEST, open_version, resolve_entry, verify_file
 
 log = logging.getLogger(__name__)
 
 
 def load_dataset(name: str, version: str | None = None, *, verify: bool = True) -> "Dataset":
-    """Open a built (or embedded) dataset version; ``name`` may be ``"tcga-pancan@1.0"``.
+    """Open and verify a built (or embedded) dataset version; ``name`` may be ``"tcga-pancan@1.0"``.
 
-    With ``verify`` (the default) every file is checked against the manifest's sha256 first.
+    Verification cannot be switched off (``verify=False`` raises): it is cheap, because each file is
+    hashed once per process (see :func:`oncobench.datasets.store.open_version`). A built version is
+    also checked against the home's catalog.
     """
-    return Dataset(resolve_version(name, version), verify=verify)
+    if not verify:
+        raise ValueError("datasets are always verified on open (each file is hashed once per process); "
+                         "verify=False is not supported")
+    entry = resolve_entry(name, version)
+    return Dataset(entry["path"], catalog_entry=entry if entry["origin"] == "built" else None)
 
 
 class Dataset:
-    """One immutable dataset version: clinical table, per-modality matrices, presence, fixed splits."""
+    """One immutable dataset version: clinical table, per-modality matrices, presence, fixed splits.
 
-    def __init__(self, folder: str | Path, *, verify: bool = True) -> None:
+    Opening verifies the whole version (manifest hash, every file's sha256, content hash, and
+    ``catalog_entry`` when given); every later read re-checks the file it reads, which costs one
+    ``stat`` unless the file changed since it was hashed.
+    """
+
+    def __init__(self, folder: str | Path, *, catalog_entry: dict[str, Any] | None = None) -> None:
         self.path = Path(folder)
-        self.manifest: dict[str, Any] = read_manifest(self.path)
-        if verify:
-            verify_version(self.path, self.manifest)
+        self.manifest: dict[str, Any] = open_version(self.path, catalog_entry)
         self.name: str = self.manifest["name"]
         self.version: str = self.manifest["version"]
         self.content_hash: str = self.manifest["content_hash"]
+        self._entries: dict[str, dict[str, Any]] = {f["name"]: f for f in self.manifest["files"]}
         self._index: dict[str, tuple[dict[str, int], list[str]]] = {}
+
+    def _file(self, name: str) -> Path:
+        """The verified path of one listed file."""
+        if name not in self._entries:
+            raise ManifestError(f"{self.path / MANIFEST}: lists no file {name}")
+        return verify_file(self.path, self._entries[name])
+
+    def _table(self, name: str, what: str) -> pl.DataFrame:
+        path = self._file(name)
+        try:
+            return pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
+            raise InputFormatError(path, f"not a readable Parquet file ({type(exc).__name__}: {exc})",
+                                   expected=what) from None
+
+    def _matrix_file(self, modality: str) -> Path:
+        self.modality_info(modality)
+        return self._file(f"modalities/{modality}.parquet")
 
     def __repr__(self) -> str:
         return f"Dataset({self.name}@{self.version}, {len(self.patients)} patients, modalities={list(self.modalities)})"
@@ -56,7 +86,7 @@ class Dataset:
     @cached_property
     def clinical(self) -> pl.DataFrame:
         """One row per patient: cohort, cancer type, outcomes, site and labels."""
-        return pl.read_parquet(self.path / "clinical.parquet")
+        return self._table("clinical.parquet", "the clinical table (one row per patient)")
 
     @cached_property
     def patients(self) -> tuple[str, ...]:
@@ -65,7 +95,7 @@ class Dataset:
     @cached_property
     def presence(self) -> pl.DataFrame:
         """patient_id plus one boolean column per modality: True when the patient has any measured value."""
-        return pl.read_parquet(self.path / "presence.parquet")
+        return self._table("presence.parquet", "the presence table (patient_id and one boolean per modality)")
 
     def modality_info(self, modality: str) -> dict[str, Any]:
         """Manifest entry of a modality: shape, sources with provenance, comparability."""
@@ -76,8 +106,8 @@ class Dataset:
 
     def _matrix_index(self, modality: str) -> tuple[dict[str, int], list[str]]:
         if modality not in self._index:
-            self.modality_info(modality)
-            rows, features = matrixio.read_matrix_index(self.path / "modalities" / f"{modality}.parquet")
+            path = self._matrix_file(modality)
+            rows, features = self._read(path, matrixio.read_matrix_index)
             self._index[modality] = ({p: i for i, p in enumerate(rows)}, features)
         return self._index[modality]
 
@@ -96,9 +126,9 @@ class Dataset:
         that is not in the dataset raises ``KeyError``.
         """
         index, features = self._matrix_index(modality)
-        path = self.path / "modalities" / f"{modality}.parquet"
+        path = self._matrix_file(modality)
         if patients is None:
-            return matrixio.read_matrix(path)
+            return self._read(path, matrixio.read_matrix)
         patients = list(patients)
         positions = np.array([index.get(p, -1) for p in patients], dtype=np.intp)
         absent = positions < 0
@@ -107,10 +137,18 @@ class Dataset:
             unknown = [p for p, a in zip(patients, absent) if a and p not in known]
             if unknown:
                 raise KeyError(f"{self.id}: {len(unknown)} unknown patient IDs, e.g. {unknown[:3]}")
-            values, _ = matrixio.read_matrix(path, np.where(absent, 0, positions))
+            values, _ = self._read(path, matrixio.read_matrix, np.where(absent, 0, positions))
             values[absent] = np.nan
             return values, features
-        return matrixio.read_matrix(path, positions)
+        return self._read(path, matrixio.read_matrix, positions)
+
+    @staticmethod
+    def _read(path: Path, reader: Any, *args: Any) -> Any:
+        try:
+            return reader(path, *args)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputFormatError(path, f"not a readable Parquet file ({type(exc).__name__}: {exc})",
+                                   expected="an OncoBench matrix file (patient_id, values)") from None
 
     def measured_features(self, modality: str, cohorts: Sequence[str] | None = None) -> list[str]:
         """Features measured (any non-NaN value) in every listed cohort (default: every cohort with the modality).
@@ -135,7 +173,7 @@ class Dataset:
         """The stored split: ``patient_id, repeat, fold, role`` for every (repeat, fold)."""
         if scheme not in self.schemes:
             raise KeyError(f"{self.id} has no split scheme {scheme!r}; it has {', '.join(self.schemes)}")
-        return pl.read_parquet(self.path / "splits" / f"{scheme}.parquet")
+        return self._table(f"splits/{scheme}.parquet", "a split table (patient_id, repeat, fold, role)")
 
     def split(self, scheme: str = "kfold", fold: int = 0, repeat: int = 0) -> tuple[list[str], list[str], list[str]]:
         """(train, valid, test) patient IDs of one fold; ``valid`` is empty for schemes without one."""

@@ -52,6 +52,14 @@ class ChecksumError(OncoBenchError):
     """A file's sha256 does not match the manifest or the pinned value."""
 
 
+class ManifestError(ChecksumError):
+    """A version's ``manifest.json`` is missing, unreadable, or does not match its own hash or the catalog."""
+
+
+class StaleVersionError(ManifestError):
+    """A version built before the manifest carried its own hash: it cannot be verified, only rebuilt."""
+
+
 class DatasetNotFoundError(OncoBenchError, KeyError):
     """No dataset (or version) of that name is known."""
 

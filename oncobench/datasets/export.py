@@ -1,4 +1,15 @@
-"""Export a dataset version or its splits as plain files with a sha256 manifest ("download curated splits")."""
+"""Export a dataset version or its splits as plain files with a sha256 manifest ("download curated splits").
+
+A dataset export mirrors the store's layout, so the outcome/label table and a modality never share a
+name (tcga-pancan has a ``clinical`` covariate modality beside its ``clinical`` outcome table)::
+
+    clinical.<fmt>               one row per patient: cohort, outcomes, labels, site
+    presence.<fmt>               patient_id and one boolean per modality
+    modalities/<modality>.<fmt>  wide: patient_id, then one float32 column per feature
+    splits/<scheme>.<fmt>        patient_id, repeat, fold, role
+
+MuData puts the outcome table in ``.obs`` and each modality in ``.mod``, with the splits as Parquet beside it.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +31,11 @@ from oncobench.datasets.store import read_manifest, verify_files
 log = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "csv", "mudata")
+LAYOUT = {
+    "parquet": "clinical.parquet (outcomes, labels), presence.parquet, modalities/<modality>.parquet, splits/<scheme>.parquet",
+    "csv": "clinical.csv (outcomes, labels), presence.csv, modalities/<modality>.csv, splits/<scheme>.csv",
+    "mudata": "<name>_<version>.h5mu (.obs: outcomes and labels; .mod: one AnnData per modality), splits/<scheme>.parquet",
+}
 
 
 def _finish(staging: Path, out: Path, header: dict[str, Any]) -> Path:
@@ -60,7 +76,7 @@ def wide_frame(ds: Dataset, modality: str) -> pl.DataFrame:
 
 
 def export_dataset(ds: Dataset, fmt: str, out: str | Path) -> Path:
-    """Write clinical, presence, every modality (wide) and every split in ``fmt``; returns the folder."""
+    """Write clinical, presence, every modality (wide) and every split in ``fmt`` (layout: module docstring)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     out = Path(out) / f"{ds.name}_{ds.version}_{fmt}"
@@ -68,16 +84,18 @@ def export_dataset(ds: Dataset, fmt: str, out: str | Path) -> Path:
     try:
         if fmt == "mudata":
             _write_mudata(ds, staging / f"{ds.name}_{ds.version}.h5mu")
+            tables = {f"splits/{s}": ds.split_table(s) for s in ds.schemes}
         else:
             tables = {"clinical": ds.clinical, "presence": ds.presence}
-            tables.update({m: wide_frame(ds, m) for m in ds.modalities})
+            tables.update({f"modalities/{m}": wide_frame(ds, m) for m in ds.modalities})
             tables.update({f"splits/{s}": ds.split_table(s) for s in ds.schemes})
-            for name, table in tables.items():
-                path = staging / f"{name}.{fmt}"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                table.write_parquet(path) if fmt == "parquet" else table.write_csv(path)
+        suffix = "csv" if fmt == "csv" else "parquet"
+        for name, table in tables.items():
+            path = staging / f"{name}.{suffix}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            table.write_csv(path) if suffix == "csv" else table.write_parquet(path)
         (staging / "card.txt").write_text(ds.card() + "\n", encoding="utf-8")
-        return _finish(staging, out, _header(ds, format=fmt, modalities=ds.manifest["modalities"],
+        return _finish(staging, out, _header(ds, format=fmt, layout=LAYOUT[fmt], modalities=ds.manifest["modalities"],
                                              splits=ds.manifest.get("splits", {})))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -67,8 +67,11 @@ def _num(value: float) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.6g}"
 
 
-def index_page(tasks: list[dict[str, Any]], link: str = "{page}.html") -> str:
-    """The index of tasks: name, dataset, kind, primary metric, entries, best method; ``link`` formats ``page``."""
+def index_page(tasks: list[dict[str, Any]], link: str = "{page}.html", extra: str = "") -> str:
+    """The index of tasks: name, dataset, kind, primary metric, entries, best method; ``link`` formats ``page``.
+
+    ``extra``: an HTML section appended below the table, already escaped (the cross-task ranks of
+    :mod:`oncobench.leaderboard.comparisons`)."""
     rows = "".join(
         f"<tr><td data-sort=\"{esc(t['task'])}\"><a href=\"{esc(link.format(page=t['page']))}\">{esc(t['task'])}</a></td>"
         f"<td data-sort=\"{esc(t['dataset'])}\">{esc(t['dataset'])}</td><td data-sort=\"{esc(t['kind'])}\">{esc(t['kind'])}</td>"
@@ -77,17 +80,27 @@ def index_page(tasks: list[dict[str, Any]], link: str = "{page}.html") -> str:
     body = ("<h1>OncoBench leaderboard</h1><p class=\"note\">Every score is re-computed by the OncoBench evaluator from "
             "submitted predictions; entries compare only within the same task, dataset version, split and evaluator version.</p>"
             "<table class=\"sortable\" id=\"tasks\"><thead><tr><th>task</th><th>dataset</th><th>kind</th><th>primary metric</th>"
-            f"<th>entries</th><th>best</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>entries</th><th>best</th></tr></thead><tbody>{rows}</tbody></table>{extra}")
     return _page("OncoBench leaderboard", body)
 
 
-def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, str], others: int = 0) -> str:
-    """One task: the sortable ranked table, the per-fold plot, Kaplan-Meier curves for survival tasks."""
+def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, str], others: int = 0,
+              paired: dict[str, tuple[str, str]] | None = None) -> str:
+    """One task: the sortable ranked table, the per-fold plot, Kaplan-Meier curves for survival tasks.
+
+    ``paired``: per entry label (``method vVERSION``) the paired-test cells against the clinical reference
+    and the best entry (:func:`oncobench.leaderboard.comparisons.paired_cells`)."""
+    from oncobench.leaderboard.comparisons import label
+
+    paired = paired or {}
     primary = task["primary"]
     secondary = [m for m in task["secondary"] if any(m in r.entry.summary for r in rows)]
     head = ("<tr><th>rank</th><th>method</th><th>version</th><th>status</th><th>authors</th>"
             f"<th>{esc(primary)} mean</th><th>{esc(primary)} (mean ± sd [95% CI])</th>"
-            + "".join(f"<th>{esc(m)}</th>" for m in secondary) + "<th>folds × seeds</th><th>submitted</th><th>links</th></tr>")
+            + "".join(f"<th>{esc(m)}</th>" for m in secondary)
+            + ("<th title=\"mean per-fold difference; corrected resampled t-test (Nadeau &amp; Bengio 2003), Wilcoxon\">"
+               "vs clinical reference Δ</th><th>vs best Δ</th>" if paired else "")
+            + "<th>folds × seeds</th><th>submitted</th><th>links</th></tr>")
     body_rows = []
     for r in rows:
         e = r.entry
@@ -107,6 +120,8 @@ def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, s
             f"<td class=\"num\" data-sort=\"{_num(s['mean'])}\">{_num(s['mean'])}</td>",
             f"<td data-sort=\"{_num(s['mean'])}\">{esc(format_summary(s))}</td>",
         ] + [f"<td class=\"num\" data-sort=\"{_num(e.score(m)['mean'])}\">{_num(e.score(m)['mean'])}</td>" for m in secondary] + [
+            f"<td class=\"paired\" data-sort=\"{esc(c)}\">{esc(c)}</td>" for c in (paired.get(label(e), ("", "")) if paired else ())
+        ] + [
             f"<td data-sort=\"{len(e.folds)}\">{len({f.fold for f in e.folds})} × {len(e.seeds)}</td>",
             f"<td data-sort=\"{esc(e.submitted_at)}\">{esc(e.submitted_at)}</td><td>{links}</td>",
         ]

@@ -193,13 +193,14 @@ def submit(task: Task, source: Path | bytes, *, meta_path: Path | None = None, h
         return db.add(entry, frames)
 
 
-def write_template(task: Task, out: Path, *, seeds: tuple[int, ...] = (0,)) -> Path:
+def write_template(task: Task, out: str | Path, *, seeds: tuple[int, ...] = (0,)) -> Path:
     """A ready example submission for ``task`` (prior-like predictions for every fold) that a user edits."""
     import numpy as np
 
     from oncobench.benchmark.evaluator import evaluation_times, survival_columns
     from oncobench.leaderboard.scoring import protocol_folds
 
+    out = Path(out)  # issue 12: a str path crashed here
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for fold in protocol_folds(task):

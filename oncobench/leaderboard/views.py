@@ -70,7 +70,9 @@ def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str 
         if km is not None:
             site.km_plot(*km[:3], plot_dir / f"{stem}_km.png", km[3], unit=(task.endpoint or {}).get("unit", "days"))
             plots["Kaplan-Meier curves of the top entry's risk groups"] = f"{plot_prefix}{stem}_km.png"
-    return site.task_page(task_summary(task, rows), rows, plots=plots, others=others)
+    from oncobench.leaderboard.comparisons import paired_cells
+
+    return site.task_page(task_summary(task, rows), rows, plots=plots, others=others, paired=paired_cells(task, rows))
 
 
 def page_name(task: Task) -> str:
@@ -85,15 +87,19 @@ def export_site(out: Path, *, home: Path | None = None) -> Path:
     try:
         with LeaderboardDB(home) as db:
             tasks = task_tasks(db)
-            summaries = []
+            summaries, ranked_rows = [], {}
             for task in tasks:
                 name = page_name(task)
                 ranking = ranked(task, db)
                 rows = ranking[0]
+                ranked_rows[task] = rows
                 (tmp / f"{name}.html").write_text(render_task(task, db, tmp, ranking=ranking), encoding="utf-8")
                 (tmp / f"{name}.csv").write_text(site.leaderboard_csv(rows, task.spec.primary), encoding="utf-8")
                 summaries.append(task_summary(task, rows) | {"page": name})
-            (tmp / "index.html").write_text(site.index_page(summaries, link="{page}.html"), encoding="utf-8")
+            from oncobench.leaderboard.comparisons import cross_task_section
+
+            across = cross_task_section(ranked_rows, tmp)  # mean ranks and the CD diagram (PNG beside the index)
+            (tmp / "index.html").write_text(site.index_page(summaries, link="{page}.html", extra=across), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

@@ -34,12 +34,12 @@ RECIPES: dict[str, Callable[..., Path]] = {
 
 
 def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True) -> Path:
-    """Build recipe ``name`` (or a dataset card ``*.toml``) into the store; returns the version folder."""
+    """Build recipe ``name`` (or a dataset card ``*.toml``; its paths relative to ``raw_dir`` when given) into the store."""
     if name.endswith(".toml"):
         from oncobench.datasets.build import write_dataset
         from oncobench.datasets.sources.generic import card_content
 
-        return write_dataset(card_content(Path(name)))
+        return write_dataset(card_content(Path(name), raw_dir=raw_dir))
     if name not in RECIPES:
         import difflib
 

@@ -56,8 +56,8 @@ def test_entry_point_model_is_listed_and_runs(plugin, tmp_path: Path, monkeypatc
     out = capsys.readouterr().out
     assert code == 0, out
     row = next(line for line in out.splitlines() if line.startswith("nearest-centroid-plugin"))
-    assert row.split()[1:3] == ["model", "2"]  # role, jobs
-    assert float(row.split()[3]) > 0.5  # miRNA centroids separate the six cancer types far above the prior
+    assert row.split()[1:4] == ["model", "2", "2/2"]  # role, jobs, folds completed
+    assert float(row.split()[4]) > 0.5  # miRNA centroids separate the six cancer types far above the prior
 
 
 def test_broken_plugin_does_not_hide_builtin_models(tmp_path: Path, monkeypatch, caplog) -> None:

@@ -259,11 +259,13 @@ def _require_writable_home() -> None:
 
 
 def _cmd_tasks_list(args: argparse.Namespace) -> int:
-    from oncobench.benchmark import catalog  # noqa: F401  (registers the tasks)
-    from oncobench.benchmark.tasks import TASKS, TaskDataError, load_task
+    from oncobench.benchmark.task_store import all_task_specs, stored_names
+    from oncobench.benchmark.tasks import TaskDataError, load_task
 
+    specs, broken = all_task_specs()
+    stored = set(stored_names())
     print(f"{'task':<26}{'kind':<16}{'dataset':<22}{'patients':>9}  {'primary':<14}status")
-    for name, spec in TASKS.items():
+    for name, spec in specs.items():
         dataset = args.dataset or spec.dataset
         try:
             task = load_task(name, dataset=dataset)
@@ -271,8 +273,27 @@ def _cmd_tasks_list(args: argparse.Namespace) -> int:
             n = len(task.patients)
             status = "ok" if not problems else f"unusable here: {problems[0]}"
         except (TaskDataError, OncoBenchError, KeyError) as exc:
-            n, status = 0, f"unavailable: {exc}"
+            # a stored task whose dataset or column is gone is broken; a built-in one waits for its dataset
+            n, status = 0, f"{'broken' if name in stored else 'unavailable'}: {exc}"
         print(f"{name:<26}{spec.kind:<16}{dataset:<22}{n:>9}  {spec.primary:<14}{status}")
+    for name, reason in broken.items():
+        print(f"{name:<26}{'?':<16}{'?':<22}{0:>9}  {'?':<14}broken: {reason}")
+    return 0
+
+
+def _cmd_tasks_add(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.task_cards import add_task_card
+
+    for spec in add_task_card(args.card, replace=args.replace):
+        print(f"task {spec.name} ({spec.kind}, target {spec.target}) on {spec.dataset} stored in the catalog")
+    return 0
+
+
+def _cmd_tasks_remove(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.task_store import remove_task
+
+    remove_task(args.name)
+    print(f"task {args.name} removed from the catalog (its results and leaderboard entries are kept)")
     return 0
 
 
@@ -529,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset")
     p.add_argument("--scheme", help="another split scheme of the dataset (site: site shift)")
     p.set_defaults(func=_cmd_tasks_info)
+    p = tasks.add_parser("add", help="check a task card (TOML) against its dataset and store its tasks in the catalog")
+    p.add_argument("card", type=Path)
+    p.add_argument("--replace", action="store_true", help="replace stored tasks of the same names")
+    p.set_defaults(func=_cmd_tasks_add)
+    p = tasks.add_parser("remove", help="remove a stored (card or persisted) task")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_tasks_remove)
 
     models = sub.add_parser("models", help="registered models").add_subparsers(dest="action", required=True)
     p = models.add_parser("list", help="registered models, controls and clinical references")

@@ -429,6 +429,7 @@ def cross_task_scores(tasks: list[Task], home: Path | None = None) -> tuple[pl.D
 def rank_tasks(names: list[str] | None, dataset: str | None, scheme: str | None, png: Path,
                home: Path | None = None) -> str:
     """Mean ranks of the models across tasks and, with 5+ tasks and 3+ models, the CD diagram written to ``png``."""
+    from oncobench.benchmark.task_store import loadable_tasks
     from oncobench.benchmark.tasks import load_task
     from oncobench.benchmark.tracking import Tracker
 
@@ -436,7 +437,8 @@ def rank_tasks(names: list[str] | None, dataset: str | None, scheme: str | None,
         tasks = [load_task(n, dataset=dataset, scheme=scheme) for n in names]
     else:
         pairs = sorted(Tracker(home).experiments())
-        tasks = [load_task(t, dataset=d) for t, d in pairs if dataset is None or d.split("@")[0] == dataset.split("@")[0]]
+        tasks = loadable_tasks([(t, d) for t, d in pairs if dataset is None or d.split("@")[0] == dataset.split("@")[0]],
+                               what="results --cd")
     table, higher, left_out = cross_task_scores(tasks, home)
     if table.is_empty() or table.width < 3:
         return f"mean ranks: fewer than two models ran every fold of every one of {len(tasks)} task(s)"

@@ -70,6 +70,7 @@ class TaskSpec:
     endpoint_note: str = ""
     reference: str = ""
     logrank_endpoint: str | None = None  # clustering: the endpoint compared across clusters
+    covariates: tuple[str, ...] = ()  # clinical modality features the clinical reference reads (empty: all)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -340,6 +341,8 @@ class Task:
             prefix = self.spec.feature_prefix.get(m)
             if prefix:
                 names = [f for f in names if f.startswith(prefix)]
+            if m == "clinical" and self.spec.covariates:
+                names = [f for f in names if f in self.spec.covariates]
             if not names:
                 raise TaskDataError(f"task {self.name}: no {m} feature is measured in all of {list(self.cohorts)}")
             out[m] = tuple(names)
@@ -418,22 +421,37 @@ class Task:
 TASKS: dict[str, TaskSpec] = {}
 
 
-def register_task(spec: TaskSpec) -> TaskSpec:
+def register_task(spec: TaskSpec, *, persist: bool = False, replace_stored: bool = False) -> TaskSpec:
+    """Register a task in this process; ``persist=True`` also stores it in the home's catalog.
+
+    Only a stored task is seen by other processes: ``run --jobs N`` workers, ``results``, ``leaderboard``,
+    ``submit``, ``leaderboard export`` and ``serve`` (see :mod:`oncobench.benchmark.task_store`).
+    Storing the same definition again is a no-op; another definition under a stored name needs ``replace_stored``.
+    """
     if spec.name in TASKS:
         raise ValueError(f"task {spec.name!r} is already registered")
+    if persist:
+        from oncobench.benchmark.task_store import store_tasks
+
+        store_tasks([spec], source="python: register_task(persist=True)", replace=replace_stored)
     TASKS[spec.name] = spec
     return spec
 
 
 def task_spec(name: str) -> TaskSpec:
     from oncobench.benchmark import catalog  # noqa: F401  (registers the built-in tasks)
+    from oncobench.benchmark.task_store import stored_names, stored_spec
 
     if name in TASKS:
         return TASKS[name]
+    stored = stored_spec(name)  # tasks declared by cards or persisted from Python, seen by every process
+    if stored is not None:
+        return stored
     base, _, scheme = name.rpartition("-")
-    if base in TASKS and scheme in SCHEME_VARIANTS:  # e.g. os-luad-site: a variant made by load_task(scheme=...)
-        return replace(TASKS[base], name=name, scheme=scheme)
-    close = difflib.get_close_matches(name, list(TASKS), n=3)
+    if scheme in SCHEME_VARIANTS and (base in TASKS or stored_spec(base) is not None):
+        # e.g. os-luad-site: a variant made by load_task(scheme=...)
+        return replace(TASKS[base] if base in TASKS else stored_spec(base), name=name, scheme=scheme)
+    close = difflib.get_close_matches(name, list(TASKS) + stored_names(), n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; `oncobench tasks list` shows them"
     raise TaskNotFoundError(f"unknown task {name!r}{hint}")
 

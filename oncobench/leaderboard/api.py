@@ -63,7 +63,9 @@ def create_app(home: Path | None = None):
 
     def find_task(name: str, dataset: str | None) -> Any:
         try:
-            return task_of(name, dataset)
+            task = task_of(name, dataset)
+            task.patients  # a definition that no longer fits its data is this task's 404, not a 500
+            return task
         except (OncoBenchError, KeyError) as exc:
             raise HTTPException(status_code=404, detail=str(exc.args[0] if exc.args else exc)) from None
 

@@ -55,7 +55,10 @@ def km_groups(task: Task, db: LeaderboardDB, rows: list[RankedRow]) -> tuple[lis
 
 
 def task_tasks(db: LeaderboardDB) -> list[Task]:
-    return [load_task(name, dataset=dataset) for name, dataset in db.tasks()]
+    """The tasks with leaderboard entries; one whose definition no longer loads is logged and skipped."""
+    from oncobench.benchmark.task_store import loadable_tasks
+
+    return loadable_tasks(db.tasks(), what="leaderboard")
 
 
 def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str = "",

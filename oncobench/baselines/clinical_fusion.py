@@ -133,16 +133,22 @@ class ClinicalFusion(BaseEstimator):
 
         return get_model(self.base or BASE[self.kind]).build(self.kind, self.random_state)
 
-    def _fit_base(self, modality: str, values: np.ndarray, y: Any) -> Any:
-        model = self._new().fit({modality: values}, y)
+    def _fit_base(self, modality: str, values: np.ndarray, y: Any) -> Any | None:
+        """A base model fitted on one modality, or None when its fit fails numerically (counted, logged)."""
+        try:
+            model = self._new().fit({modality: values}, y)
+        except ArithmeticError as exc:  # e.g. coxnet's "weights are too large" on a path fit
+            self.n_failed_candidates_ += 1
+            log.warning("clinical-fusion: the %s model failed on %d patients (%s)", modality, len(values), exc)
+            return None
         self.n_failed_candidates_ += int(getattr(model, "n_failed_candidates_", 0))
         return model
 
-    def _score(self, model: Any, modality: str, values: np.ndarray) -> np.ndarray:
+    def _score(self, model: Any | None, modality: str, values: np.ndarray) -> np.ndarray:
         """(n, width) score block: the risk (survival) or the probabilities of classes_[1:] (classification)."""
         out = np.full((len(values), self.width_), np.nan)
         rows = modality_present(values)
-        if not rows.any():
+        if model is None or not rows.any():  # a failed inner fit: its held-out rows count as missing
             return out
         X = {modality: values[rows]}
         if self.kind == "survival":
@@ -188,11 +194,16 @@ class ClinicalFusion(BaseEstimator):
             self.classes_ = np.array(sorted(set(np.asarray(y))), dtype=object)
         self.width_ = 1 if self.kind == "survival" else len(self.classes_) - 1
         self.clinical_ = ModalityPreprocessor(top_k=None).fit({CLINICAL: X[CLINICAL]}) if CLINICAL in X else None
-        self.modalities_ = tuple(m for m in X if m != CLINICAL and modality_present(X[m]).any())
-        skipped = [m for m in X if m != CLINICAL and m not in self.modalities_]
-        if skipped:
-            log.warning("clinical-fusion: no training patient has %s; fitted without it", skipped)
-        oof = self._out_of_fold(X, y, n)
+        self.models_ = {}
+        for m in (m for m in X if m != CLINICAL):
+            rows = modality_present(X[m])
+            model = self._fit_base(m, X[m][rows], y[rows]) if rows.any() else None
+            if model is None:
+                log.warning("clinical-fusion: no %s model could be fitted on the training fold; fused without it", m)
+            else:
+                self.models_[m] = model
+        self.modalities_ = tuple(self.models_)
+        self.oof_ = oof = self._out_of_fold(X, y, n)  # kept: the combiner's training scores, for inspection
         self.fill_, self.spread_ = {}, {}
         for m in self.modalities_:
             observed = oof[m][~np.isnan(oof[m][:, 0])]
@@ -212,10 +223,6 @@ class ClinicalFusion(BaseEstimator):
             self.combiner_ = CoxPHSurvivalAnalysis(alpha=penalty, ties="breslow").fit(design, y)
         else:
             self.combiner_ = PenalizedLogit(penalty=penalty).fit(design, np.asarray(y))
-        self.models_ = {}
-        for m in self.modalities_:
-            rows = modality_present(X[m])
-            self.models_[m] = self._fit_base(m, X[m][rows], y[rows])
         self.best_params_ = {f"{m}.{k}": v for m, model in self.models_.items()
                              for k, v in (getattr(model, "best_params_", None) or {}).items()}
         self.best_params_ |= {"inner_folds": self.inner_folds, "score_penalty": self.score_penalty}

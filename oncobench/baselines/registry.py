@@ -182,6 +182,9 @@ def build_model(spec: str, kind: str, random_state: int, **context: Any) -> Any:
     from oncobench.baselines.fusion import LateFusion
 
     info, fusion = parse_model_spec(spec)
+    if info.reads_clinical and fusion != "early":
+        raise IncompatibleModelError(f"{spec}: {info.name} is itself a late fusion (of clinical covariates and "
+                                     "per-modality scores); drop the fusion suffix")
     if fusion == "early" or info.is_control:
         return info.build(kind, random_state, **context)
     if kind not in ("classification", "binary", "survival"):

@@ -82,8 +82,8 @@ def model_inputs(task: Task, model: str) -> tuple[str, ...]:
         return used
     if info.reads_clinical:
         if "clinical" not in task.modalities:
-            raise IncompatibleModelError(f"model {info.name!r} needs clinical covariates, which task {task.name} does "
-                                         f"not offer on {task.dataset.id} (it offers {list(task.modalities)})")
+            raise IncompatibleModelError(f"model {info.name!r} needs ['clinical'] beside the task's inputs, which task "
+                                         f"{task.name} does not provide on {task.dataset.id} (it offers {list(task.modalities)})")
         return task.inputs + (() if "clinical" in task.inputs else ("clinical",))
     return task.inputs
 

@@ -49,6 +49,9 @@ class TaskSpec:
     ``comparable`` keeps only cross-cohort comparable feature sets: the listed modalities restricted to
     ``feature_prefix`` and to features measured in every included cohort, on the patients with no missing
     value in any of them (so neither missing features nor missing modalities can stand in for the cohort).
+    ``modalities`` are the default inputs (resolved per cohort, see :attr:`Task.inputs`); ``offered`` ones
+    (``clinical``) are available to models that name them (clinical references, ``clinical-fusion``,
+    ``coxnet/rna+clinical``) without changing the inputs or the patient set.
     """
 
     name: str

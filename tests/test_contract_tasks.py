@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from oncobench.baselines.registry import list_models
+from oncobench.baselines.registry import DEEP_MODELS, list_models
 from oncobench.benchmark.catalog import TCGA_COHORTS
 from oncobench.benchmark.job import model_inputs, run_job
 from oncobench.benchmark.runner import controls_for, plan, run_grid
@@ -121,8 +121,10 @@ MINI = {"classification": "pancan-type", "survival": "pfi-pancan", "clustering":
         "translation": "rna-from-pathology"}
 
 
-@pytest.mark.parametrize("model", sorted(list_models()))
+@pytest.mark.parametrize("model", sorted(set(list_models()) - set(DEEP_MODELS)))
 def test_every_model_runs_on_tcga_mini(model: str) -> None:
+    """Deep models are left to tests/test_deep.py::test_every_deep_model_runs_and_reaches_the_leaderboard (every deep model
+    through `oncobench run` on tcga-mini): running them twice would cost minutes of CI."""
     kind = next(k for k in list_models()[model].kinds if k in MINI)
     task = load_task(MINI[kind], dataset="tcga-mini")
     jobs = plan([task], [model], folds=[0], controls=False)
@@ -130,3 +132,29 @@ def test_every_model_runs_on_tcga_mini(model: str) -> None:
     out = run_job(task, jobs[0][1])
     assert out.test.n == len(task.get_split(0, 0).test)
     assert math.isfinite(out.test.metrics[task.spec.primary])
+
+
+# ---- modality resolution and `tasks list` ------------------------------------------------------------------
+
+
+def test_pooled_task_keeps_only_modalities_every_cohort_has() -> None:
+    from dataclasses import replace
+
+    spec = replace(task_spec("os-brca-porpoise"), name="os-pooled", cohorts=("blca", "brca", "ucec"),
+                   modalities=("rna", "protein", "mutation"))
+    task = Task(spec, load_task("os-brca", dataset="tcga-mini").dataset)
+    assert task.inputs == ("mutation",) and task.modalities == ("mutation", "clinical")
+    assert task.dropped_modalities == {"rna": "no patient of cohort ucec has it",
+                                       "protein": "no patient of cohort blca, ucec has it"}
+    assert len(task.patients) == 24 * 2 + 31  # eligibility follows the inputs: every patient has mutation
+
+
+def test_tasks_list_marks_what_cannot_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from oncobench.cli import main
+
+    assert main(["tasks", "list", "--dataset", "tcga-mini"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["brca-pam50"].endswith("unusable here: 1 class(es) with at least 10 patients; a task needs 2")
+    assert rows["os-lusc-porpoise"].endswith("ok without cnv (absent here: `tasks info os-lusc-porpoise`)")
+    assert rows["os-blca-porpoise"].endswith(" ok")
+    assert "unusable here: repeat 0 fold 1: no event among 5 test patients" in rows["os-ucec-porpoise"]

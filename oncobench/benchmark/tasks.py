@@ -382,7 +382,10 @@ class Task:
                 if info.is_clinical_reference and self.kind in info.kinds and set(info.modalities or ()) <= set(self.modalities)]
         if not refs:
             return None, f"no registered clinical reference model handles {self.kind} tasks"
-        present = dict(zip(self.patients, self.features(self.patients, ["clinical"])["clinical"].present))
+        try:
+            present = dict(zip(self.patients, self.features(self.patients, ["clinical"])["clinical"].present))
+        except TaskDataError as exc:  # e.g. no clinical feature measured in every cohort of a comparable task
+            return None, str(exc)
         for repeat, fold in self.folds:
             try:
                 split = self.get_split(fold, repeat)

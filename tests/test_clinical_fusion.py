@@ -123,3 +123,13 @@ def test_model_inputs_follow_the_spec() -> None:
         model_inputs(task, "clinical-cox/rna")
     out = run_job(task, Job(task.name, "coxnet/rna", 0, 0, 0))
     assert out.test.n == len(task.get_split(0, 0).test)
+
+
+def test_late_fusion_names_the_modality_no_training_patient_has() -> None:
+    """It used to say "missing='drop': no training patient has every modality" though the policy was 'impute'."""
+    from oncobench.baselines.fusion import LateFusion
+
+    X, y, _ = _cohort()
+    X["rna"][:] = np.nan
+    with pytest.raises(ValueError, match=r"^no training patients for modalities \['rna'\]$"):
+        LateFusion(base="coxnet", kind="survival", combine="cox").fit({"rna": X["rna"], "cnv": X["cnv"]}, y)

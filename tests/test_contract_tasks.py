@@ -158,3 +158,27 @@ def test_tasks_list_marks_what_cannot_run(capsys: pytest.CaptureFixture[str]) ->
     assert rows["os-lusc-porpoise"].endswith("ok without cnv (absent here: `tasks info os-lusc-porpoise`)")
     assert rows["os-blca-porpoise"].endswith(" ok")
     assert "unusable here: repeat 0 fold 1: no event among 5 test patients" in rows["os-ucec-porpoise"]
+
+
+def test_check_reports_a_fold_whose_training_patients_lack_a_declared_modality(tmp_path) -> None:
+    """Pathology measured only at site A1 (cohort y): the site-split fold that tests on A1 has none to learn from."""
+    from dataclasses import replace
+
+    import numpy as np
+    from synthetic import tiny_content
+
+    from oncobench.benchmark.tasks import TaskSpec
+    from oncobench.datasets.build import write_dataset
+    from oncobench.datasets.dataset import Dataset
+
+    content = tiny_content("onesite")
+    block = content.blocks["pathology"][0]
+    keep = np.array([p.startswith("TCGA-A1") for p in block.patients])
+    content.blocks["pathology"] = [replace(block, patients=tuple(np.array(block.patients)[keep]), values=block.values[keep])]
+    task = Task(TaskSpec(name="os-onesite", kind="survival", target="OS", modalities=("rna", "pathology"),
+                         cohorts=("y",), description="test", primary="harrell_c", dataset="onesite", scheme="site"),
+                Dataset(write_dataset(content, home=tmp_path)))
+    hospital_a1 = [(r, f) for r, f in task.folds if any(p.startswith("TCGA-A1") for p in task.get_split(f, r).test)]
+    assert len(hospital_a1) == 1
+    repeat, fold = hospital_a1[0]
+    assert f"repeat {repeat} fold {fold}: no training patient has modality 'pathology'" in task.check()

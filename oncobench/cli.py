@@ -271,7 +271,10 @@ def _cmd_tasks_list(args: argparse.Namespace) -> int:
             task = load_task(name, dataset=dataset)
             problems = task.check()
             n = len(task.patients)
-            status = "ok" if not problems else f"unusable here: {problems[0]}"
+            more = f" (+{len(problems) - 1} more: `tasks info {name}`)" if len(problems) > 1 else ""
+            status = "ok" if not problems else f"unusable here: {problems[0]}{more}"
+            if not problems and task.spec.modalities and task.dropped_modalities:  # declared, absent here
+                status += f" without {', '.join(task.dropped_modalities)} (absent here: `tasks info {name}`)"
         except (TaskDataError, OncoBenchError, KeyError) as exc:
             # a stored task whose dataset or column is gone is broken; a built-in one waits for its dataset
             n, status = 0, f"{'broken' if name in stored else 'unavailable'}: {exc}"

@@ -302,7 +302,7 @@ def _cases() -> tuple[list, list]:
     for name, info in list_models().items():
         for kind in info.kinds:
             fusions = ["early"]
-            if not info.is_control:
+            if not info.is_control and not info.reads_clinical:  # clinical-fusion is a late fusion itself
                 if kind in ("classification", "binary"):
                     fusions += ["late-mean", "late-stack"]
                 elif kind == "survival":
@@ -310,7 +310,7 @@ def _cases() -> tuple[list, list]:
             for fusion in fusions:
                 spec = name if fusion == "early" else f"{name}:{fusion}"
                 param = pytest.param(spec, kind, id=f"{spec}-{kind}")
-                uses = info.modalities
+                uses = ("clinical",) if info.reads_clinical else info.modalities  # the contract data has no clinical
                 (restricted if uses is not None and not set(uses) & {"rna", "pathology"} else runnable).append(param)
     return runnable, restricted
 
@@ -354,7 +354,7 @@ def test_contract(spec: str, kind: str, tasks: dict[str, Task]) -> None:
 def test_contract_model_without_its_modalities_is_incompatible(spec: str, kind: str, tasks: dict[str, Task]) -> None:
     task = tasks[kind]
     info, _ = parse_model_spec(spec)
-    message = rf"model '{info.name}' reads \['clinical'\], which task {task.name} does not provide"
+    message = rf"model '{info.name}' (reads|needs) \['clinical'\].* which task {task.name} does not provide"
     with pytest.raises(IncompatibleModelError, match=message):
         model_inputs(task, spec)
     with pytest.raises(IncompatibleModelError, match=message):
@@ -364,12 +364,12 @@ def test_contract_model_without_its_modalities_is_incompatible(spec: str, kind: 
 def test_contract_covers_every_registered_model() -> None:
     covered = {p.values[0].partition(":")[0] for p in RUNNABLE + RESTRICTED}
     assert covered == set(list_models())
-    assert {p.values[0] for p in RESTRICTED} >= {"clinical-logreg", "clinical-cox"}
+    assert {p.values[0] for p in RESTRICTED} >= {"clinical-logreg", "clinical-cox", "clinical-fusion"}
 
 
 def test_clinical_references_read_only_clinical(pancan_type: Task, pfi_pancan: Task) -> None:
     assert model_inputs(pancan_type, "clinical-logreg") == ("clinical",)
-    assert model_inputs(pancan_type, "logreg") == pancan_type.modalities
+    assert model_inputs(pancan_type, "logreg") == pancan_type.inputs
     for task, spec in ((pancan_type, "clinical-logreg"), (pfi_pancan, "clinical-cox")):
         split = task.get_split(0, 0)
         out = run_job(task, Job(task.name, spec, 0, 0, 0))

@@ -35,7 +35,8 @@ def test_task_golden_counts(tasks) -> None:
     assert tasks("metastasis-tcga").info()["classes"] == {"M0": 862, "M1": 58}
     porpoise = tasks("os-brca-porpoise")
     assert porpoise.scheme == "porpoise" and len(porpoise.folds) == 5
-    assert porpoise.modalities == ("rna", "cnv", "mutation")
+    assert porpoise.inputs == ("rna", "cnv", "mutation")  # PORPOISE's genomic inputs; clinical is offered beside them
+    assert porpoise.modalities == ("rna", "cnv", "mutation", "clinical")
     for name in ("pancan-type", "brca-pam50", "os-brca", "pfi-pancan", "os-brca-porpoise", "pancan-type-site"):
         assert tasks(name).check() == [], name
 
@@ -94,7 +95,7 @@ def test_done_when_pancan_type_grid_and_porpoise_cindex(tasks, tmp_path: Path) -
     assert min(scores["logreg"], scores["xgboost"], scores["rf"]) > 0.9 > 0.15 > scores["prior"]
     porpoise = tasks("os-brca-porpoise")
     report = run_grid([porpoise], ["coxnet", "rsf"], progress=False, home=tmp_path)
-    assert report.failed == [] and report.ran == 15  # (coxnet, rsf, km) x PORPOISE's 5 folds
+    assert report.failed == [] and report.ran == 20  # (coxnet, rsf, km, clinical-cox) x PORPOISE's 5 folds
     folds = per_fold_table(porpoise, tmp_path)
     assert folds.filter(pl.col("model") == "coxnet")["fold"].sort().to_list() == [0, 1, 2, 3, 4]
     assert folds["uno_c"].is_finite().all() and folds["harrell_c"].is_finite().all()

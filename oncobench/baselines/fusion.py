@@ -43,8 +43,9 @@ class EarlyFusion(BaseEstimator):
 
     def fit(self, X: Mapping[str, np.ndarray], y: Any) -> "EarlyFusion":
         rows = complete_rows(X) if self.missing == "drop" else np.ones(len(next(iter(X.values()))), dtype=bool)
-        if not rows.any():
-            raise ValueError("missing='drop': no training patient has every modality")
+        if not rows.any():  # zero rows under 'impute' means an empty training set, not a missing modality
+            raise ValueError("missing='drop': no training patient has every modality" if self.missing == "drop"
+                             else f"no training patients for modalities {list(X)}")
         X = {m: v[rows] for m, v in X.items()}
         y = y[rows] if y is not None else None
         self.preprocessor_ = ModalityPreprocessor(top_k=self.top_k).fit(X)

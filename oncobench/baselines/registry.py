@@ -11,6 +11,10 @@ group (the entry point names the decorated object)::
     class MyModel(BaseEstimator):
         def __init__(self, random_state=0): ...
 
+A model spec is ``NAME[:FUSION][/MOD1+MOD2]``: ``coxnet`` (early fusion of the task's default inputs),
+``coxnet:late-cox`` (one coxnet per modality, combined by a Cox model), ``coxnet/rna`` (RNA only: how the best
+single modality is found), ``coxnet:late-cox/rna+cnv``, ``coxnet/rna+clinical``.
+
 Unknown names raise with a "did you mean" suggestion; nothing else is ever run in their place.
 """
 
@@ -55,6 +59,7 @@ class ModelInfo:
     is_control: bool = False
     is_clinical_reference: bool = False
     modalities: tuple[str, ...] | None = None  # a model restricted to some modalities (e.g. clinical only)
+    reads_clinical: bool = False  # reads the task's offered ``clinical`` modality beside its default inputs
 
     def build(self, kind: str, random_state: int, **params: Any) -> Any:
         """A fresh, unfitted estimator for a task kind and seed."""
@@ -76,7 +81,7 @@ DEEP_MODELS = ("mlp-early", "mlp-late", "attention-fusion", "attention-fusion-gb
 def register_model(
     name: str, *, summary: str, reference: str, kinds: tuple[str, ...], modality_handling: str, missing: str,
     needs_gpu: bool = False, is_control: bool = False, is_clinical_reference: bool = False,
-    modalities: tuple[str, ...] | None = None,
+    modalities: tuple[str, ...] | None = None, reads_clinical: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a class or factory under ``name`` with its metadata."""
     from oncobench.benchmark.tasks import KINDS
@@ -89,20 +94,20 @@ def register_model(
             raise ValueError(f"model {name!r}: unknown task kinds {bad}; expected some of {KINDS}")
         if missing not in MISSING_POLICIES:
             raise ValueError(f"model {name!r}: missing-modality policy {missing!r}; expected one of {MISSING_POLICIES}")
-        if ":" in name:
-            raise ValueError(f"model {name!r}: ':' is reserved for the fusion suffix (name:late-mean)")
+        if ":" in name or "/" in name:
+            raise ValueError(f"model {name!r}: ':' and '/' are reserved for the spec suffixes (name:late-mean/rna+cnv)")
         existing = MODELS.get(name)
         if existing is not None and existing.factory is not factory:
             raise ValueError(f"model {name!r} is already registered (by {existing.factory.__module__})")
         MODELS[name] = ModelInfo(name, factory, summary, reference, tuple(kinds), modality_handling, missing,
-                                 needs_gpu, is_control, is_clinical_reference, modalities)
+                                 needs_gpu, is_control, is_clinical_reference, modalities, reads_clinical)
         return factory
 
     return wrap
 
 
 def _load_builtin() -> None:
-    from oncobench.baselines import classical, controls, survival, unsupervised  # noqa: F401  (they register)
+    from oncobench.baselines import classical, clinical_fusion, controls, survival, unsupervised  # noqa: F401  (they register)
 
     global _DEEP_UNAVAILABLE
     try:
@@ -144,8 +149,13 @@ def get_model(name: str) -> ModelInfo:
 
 
 def parse_model_spec(spec: str) -> tuple[ModelInfo, str]:
-    """``"logreg"`` -> (logreg, "early"); ``"coxnet:late-cox"`` -> (coxnet, "late-cox")."""
-    name, _, fusion = spec.partition(":")
+    """``"logreg"`` -> (logreg, "early"); ``"coxnet:late-cox/rna+cnv"`` -> (coxnet, "late-cox").
+
+    The modality suffix is validated here and returned by :func:`spec_modalities`.
+    """
+    head, _, _ = spec.partition("/")
+    spec_modalities(spec)
+    name, _, fusion = head.partition(":")
     fusion = fusion or "early"
     if fusion not in FUSIONS:
         close = difflib.get_close_matches(fusion, FUSIONS, n=1)
@@ -154,11 +164,27 @@ def parse_model_spec(spec: str) -> tuple[ModelInfo, str]:
     return get_model(name), fusion
 
 
+def spec_modalities(spec: str) -> tuple[str, ...] | None:
+    """The modalities a spec restricts its model to (``coxnet/rna+cnv`` -> ("rna", "cnv")), or None."""
+    _, slash, tail = spec.partition("/")
+    if not slash:
+        return None
+    mods = tuple(m.strip() for m in tail.split("+"))
+    if not all(mods) or "/" in tail:
+        raise ModelNotFoundError(f"model spec {spec!r}: expected NAME[:FUSION]/MOD1+MOD2 (e.g. coxnet/rna+cnv)")
+    if len(set(mods)) != len(mods):
+        raise ModelNotFoundError(f"model spec {spec!r} names a modality twice")
+    return mods
+
+
 def build_model(spec: str, kind: str, random_state: int, **context: Any) -> Any:
     """An unfitted estimator for a model spec (name plus optional fusion) on a task kind."""
     from oncobench.baselines.fusion import LateFusion
 
     info, fusion = parse_model_spec(spec)
+    if info.reads_clinical and fusion != "early":
+        raise IncompatibleModelError(f"{spec}: {info.name} is itself a late fusion (of clinical covariates and "
+                                     "per-modality scores); drop the fusion suffix")
     if fusion == "early" or info.is_control:
         return info.build(kind, random_state, **context)
     if kind not in ("classification", "binary", "survival"):

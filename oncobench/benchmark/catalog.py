@@ -12,6 +12,14 @@ pathology features (``til:``; PathAI's HIFs come from cohort-specific models and
 clinical covariates measured in every cohort; RNA (within-cohort z-scores) and protein (per-cohort
 normalisation) are excluded. Patients must have every task feature measured (complete cases), so neither
 missing features nor missing modalities reveal the cohort.
+
+Modalities resolve per cohort (:attr:`Task.inputs`): a declared modality that some cohort of the task lacks
+entirely is left out of that task (``tasks info`` lists it under ``dropped_modalities``), so ``os-ucec-porpoise``
+runs on CNV and mutation (PORPOISE ships no UCEC RNA) and ``os-skcm-porpoise`` on RNA and mutation. A pooled
+task keeps a modality only when every one of its cohorts has it: a modality missing from a whole cohort cannot
+be learned there, and its absence would label the cohort. Every task also offers ``clinical`` (when its
+patients have clinical covariates) to the models that name it: the clinical reference, ``clinical-fusion``
+and model specs such as ``coxnet/rna+clinical``; the default inputs stay the declared modalities.
 """
 
 from __future__ import annotations
@@ -69,7 +77,9 @@ for cohort in TCGA_COHORTS:
               cohorts=(cohort,), scheme="porpoise", reference=PORPOISE,
               endpoint_note="PORPOISE's own labels: survival_months and censorship (1 = alive, so event = 1 - censorship).",
               description=f"PORPOISE's published 5-fold CV on TCGA-{cohort.upper()} with its survival labels and genomic "
-                          "features (RNA, CNV, mutation), so results sit beside its published c-index tables.")
+                          "features (RNA, CNV, mutation: those the cohort has), so results sit beside its published "
+                          "c-index tables; clinical covariates (age, sex, stage, grade) for the clinical reference "
+                          "and clinical-fusion.")
 
 _survival("pfi-pancan", target="PFI", modalities=COMPARABLE, comparable=True, feature_prefix=COMPARABLE_PREFIX,
           site=True, endpoint_note=CDR, reference=CDR,

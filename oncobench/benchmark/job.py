@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from oncobench.baselines.registry import IncompatibleModelError, build_model, parse_model_spec
+from oncobench.baselines.registry import IncompatibleModelError, build_model, parse_model_spec, spec_modalities
 from oncobench.benchmark.evaluator import ID, EvaluationResult, evaluation_times, survival_columns
 from oncobench.benchmark.tasks import Split, Task
 
@@ -57,15 +57,35 @@ class JobOutput:
 
 
 def model_inputs(task: Task, model: str) -> tuple[str, ...]:
-    """The task modalities a model reads (a clinical-only reference reads only ``clinical``)."""
+    """The task modalities a model spec reads.
+
+    ``NAME/MOD1+MOD2`` reads exactly those (each must be offered by the task); otherwise a clinical-only
+    reference reads ``clinical``, a model that reads clinical covariates (``clinical-fusion``) reads the task's
+    default inputs plus ``clinical``, and every other model the default inputs (:attr:`Task.inputs`).
+    """
     info, _ = parse_model_spec(model)
-    if info.modalities is None:
-        return task.modalities
-    used = tuple(m for m in info.modalities if m in task.modalities)
-    if not used:
-        raise IncompatibleModelError(f"model {info.name!r} reads {list(info.modalities)}, which task {task.name} "
-                                     f"does not provide (it has {list(task.modalities)})")
-    return used
+    named = spec_modalities(model)
+    if named is not None:
+        unknown = [m for m in named if m not in task.modalities]
+        if unknown:
+            raise IncompatibleModelError(f"model spec {model!r}: task {task.name} does not offer {unknown} on "
+                                         f"{task.dataset.id} (it offers {list(task.modalities)})")
+        outside = [m for m in named if info.modalities is not None and m not in info.modalities]
+        if outside:
+            raise IncompatibleModelError(f"model spec {model!r}: {info.name} reads only {list(info.modalities)}, not {outside}")
+        return named
+    if info.modalities is not None:
+        used = tuple(m for m in info.modalities if m in task.modalities)
+        if not used:
+            raise IncompatibleModelError(f"model {info.name!r} reads {list(info.modalities)}, which task {task.name} "
+                                         f"does not provide (it offers {list(task.modalities)})")
+        return used
+    if info.reads_clinical:
+        if "clinical" not in task.modalities:
+            raise IncompatibleModelError(f"model {info.name!r} needs ['clinical'] beside the task's inputs, which task "
+                                         f"{task.name} does not provide on {task.dataset.id} (it offers {list(task.modalities)})")
+        return task.inputs + (() if "clinical" in task.inputs else ("clinical",))
+    return task.inputs
 
 
 def _matrices(task: Task, ids: tuple[str, ...], modalities: tuple[str, ...]) -> dict[str, np.ndarray]:

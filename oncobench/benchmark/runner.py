@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from oncobench.baselines.registry import IncompatibleModelError, list_models, parse_model_spec
+from oncobench.baselines.registry import IncompatibleModelError, parse_model_spec
 from oncobench.benchmark.aggregate import summarize_metrics
 from oncobench.benchmark.job import Job, Predicted, fit_predict, model_inputs, score
 from oncobench.benchmark.tasks import Task
@@ -37,14 +37,17 @@ class RunReport:
 
 
 def controls_for(task: Task) -> list[str]:
-    """The negative control and the clinical reference shown beside every result of a task."""
-    models = list_models()
+    """The negative control and the clinical reference shown beside every result of a task.
+
+    A task without a usable clinical reference (no clinical covariates, no reference model for its kind, a
+    fold without clinical training data) is said so in a warning, never passed over in silence.
+    """
     negative = {"classification": "prior", "binary": "prior", "survival": "km"}.get(task.kind, "random")
-    out = [negative]
-    for info in models.values():
-        if info.is_clinical_reference and task.kind in info.kinds and set(info.modalities or ()) <= set(task.modalities):
-            out.append(info.name)
-    return out
+    reference, why = task.clinical_reference()
+    if reference is None:
+        log.warning("task %s: no clinical reference runs beside its models: %s", task.name, why)
+        return [negative]
+    return [negative, reference]
 
 
 def plan(tasks: Sequence[Task], models: Sequence[str], seeds: Sequence[int] = (0,), folds: Sequence[int] | None = None,

@@ -49,6 +49,9 @@ class TaskSpec:
     ``comparable`` keeps only cross-cohort comparable feature sets: the listed modalities restricted to
     ``feature_prefix`` and to features measured in every included cohort, on the patients with no missing
     value in any of them (so neither missing features nor missing modalities can stand in for the cohort).
+    ``modalities`` are the default inputs (resolved per cohort, see :attr:`Task.inputs`); ``offered`` ones
+    (``clinical``) are available to models that name them (clinical references, ``clinical-fusion``,
+    ``coxnet/rna+clinical``) without changing the inputs or the patient set.
     """
 
     name: str
@@ -71,6 +74,7 @@ class TaskSpec:
     reference: str = ""
     logrank_endpoint: str | None = None  # clustering: the endpoint compared across clusters
     covariates: tuple[str, ...] = ()  # clinical modality features the clinical reference reads (empty: all)
+    offered: tuple[str, ...] = ("clinical",)  # offered beside the inputs: read by a model that names them
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -131,18 +135,68 @@ class Task:
     scheme = property(lambda self: self.spec.scheme)
 
     @cached_property
-    def modalities(self) -> tuple[str, ...]:
-        """The declared modalities, or every one that covers ``min_coverage`` of the task's cohorts."""
-        if self.spec.modalities:
-            return self.spec.modalities
-        wanted = list(self.spec.cohorts) if self.spec.cohorts else sorted(set(self._clinical["cohort"].to_list()))
+    def _resolved(self) -> tuple[tuple[str, ...], dict[str, str]]:
+        """(default inputs, {modality left out: why}); see :attr:`inputs`."""
+        spec = self.spec
+        dropped: dict[str, str] = {}
+        if spec.modalities and spec.comparable:  # cohorts follow the modalities here (see ``cohorts``)
+            return spec.modalities, dropped
+        wanted = list(self.cohorts) if spec.modalities else (
+            list(spec.cohorts) if spec.cohorts else sorted(set(self._clinical["cohort"].to_list())))
         presence = self.dataset.presence.join(self._clinical.select("patient_id", "cohort"), on="patient_id")
         presence = presence.filter(pl.col("cohort").is_in(wanted))
-        mods = [m for m in self.dataset.modalities
-                if m != self.spec.target and presence[m].mean() >= self.spec.min_coverage]
+        if spec.modalities:
+            # A declared modality is kept only if every cohort of the task has it: one a cohort lacks entirely
+            # cannot be learned there, and in a pooled task its absence would label that cohort.
+            counts = presence.group_by("cohort").agg([pl.col(m).sum() for m in spec.modalities]).sort("cohort")
+            mods = []
+            for m in spec.modalities:
+                lacking = [c for c, n in zip(counts["cohort"].to_list(), counts[m].to_list()) if n == 0]
+                if lacking:
+                    dropped[m] = f"no patient of cohort {', '.join(lacking)} has it"
+                else:
+                    mods.append(m)
+        else:
+            mods = []
+            for m in self.dataset.modalities:
+                if m == spec.target:
+                    continue
+                share = float(presence[m].mean()) if presence.height else 0.0
+                if share >= spec.min_coverage:
+                    mods.append(m)
+                else:
+                    dropped[m] = f"covers {share:.0%} of the task's patients (< {spec.min_coverage:.0%})"
         if not mods:
-            raise TaskDataError(f"task {self.name}: no modality of {self.dataset.id} covers its cohorts")
-        return tuple(mods)
+            raise TaskDataError(f"task {self.name}: no modality of {self.dataset.id} covers its cohorts "
+                                f"({'; '.join(f'{m}: {why}' for m, why in dropped.items())})")
+        return tuple(mods), dropped
+
+    @cached_property
+    def inputs(self) -> tuple[str, ...]:
+        """The modalities a model reads by default: the declared ones every task cohort has, or (none declared)
+        every one that covers ``min_coverage`` of the task's patients."""
+        return self._resolved[0]
+
+    @cached_property
+    def dropped_modalities(self) -> dict[str, str]:
+        """Modalities the task leaves out on this dataset, with the reason (``tasks info`` shows them)."""
+        return dict(self._resolved[1])
+
+    @cached_property
+    def modalities(self) -> tuple[str, ...]:
+        """Every modality the task offers: :attr:`inputs` plus the ``offered`` ones its patients have.
+
+        ``clinical`` is offered to every task whose patients have clinical covariates, so the clinical reference
+        and clinical+omics fusion run everywhere, while models keep the declared inputs by default (on
+        ``os-*-porpoise``, omics models stay comparable to PORPOISE's genomic-only figures).
+        """
+        extra = []
+        if self.spec.offered:
+            ids = self._table["patient_id"].to_list()
+            have = self.dataset.presence.filter(pl.col("patient_id").is_in(ids))
+            extra = [m for m in self.spec.offered if m not in self.inputs and m != self.spec.target
+                     and m in self.dataset.modalities and bool(have[m].any())]
+        return self.inputs + tuple(extra)
 
     # ---- patients and outcomes -------------------------------------------------------------------
     @cached_property
@@ -169,12 +223,12 @@ class Task:
             cohorts = sorted(self.spec.cohorts)
         if self.spec.comparable:
             presence = self.dataset.presence.join(clin.select("patient_id", "cohort"), on="patient_id")
-            share = presence.group_by("cohort").agg([pl.col(m).mean() for m in self.modalities])
+            share = presence.group_by("cohort").agg([pl.col(m).mean() for m in self.inputs])
             covered = {r["cohort"] for r in share.iter_rows(named=True)
-                       if all(r[m] >= self.spec.min_coverage for m in self.modalities)}
+                       if all(r[m] >= self.spec.min_coverage for m in self.inputs)}
             cohorts = [c for c in cohorts if c in covered]
         if not cohorts:
-            raise TaskDataError(f"task {self.name}: no cohort of {self.dataset.id} has all of {list(self.modalities)}")
+            raise TaskDataError(f"task {self.name}: no cohort of {self.dataset.id} has all of {list(self.inputs)}")
         return tuple(cohorts)
 
     @cached_property
@@ -186,8 +240,8 @@ class Task:
             # Complete cases over the task's own features: no missing value, so no missing-value pattern.
             ids = clin["patient_id"].to_list()
             complete = np.ones(len(ids), dtype=bool)
-            for m in self.modalities:
-                complete &= ~np.isnan(self._block(m, ids, self.feature_names[m]).values).any(axis=1)
+            for m in self.inputs:
+                complete &= ~np.isnan(self._block(m, ids, self._names(m)).values).any(axis=1)
             clin = clin.filter(pl.Series(complete))
         if spec.kind == "survival" or spec.horizon is not None:
             if self.endpoint is None:
@@ -222,7 +276,7 @@ class Task:
             e = next(e for e in self.dataset.manifest["endpoints"] if e["name"] == spec.logrank_endpoint)
             table = table.join(self._clinical.select("patient_id", pl.col(e["event"]).cast(pl.Boolean).alias("event"),
                                                      pl.col(e["time"]).cast(pl.Float64).alias("time")), on="patient_id")
-        inputs = [m for m in self.modalities if m != spec.target]
+        inputs = [m for m in self.inputs if m != spec.target]
         if inputs:
             # A patient with none of the task's input modalities has nothing to predict from.
             presence = self.dataset.presence.filter(pl.any_horizontal([pl.col(m) for m in inputs]))
@@ -285,21 +339,62 @@ class Task:
         return tuple(n for n, full in zip(names, ~np.isnan(values).any(axis=0)) if full)
 
     def check(self) -> list[str]:
-        """Problems that make some fold unusable (a class absent from training, a test fold without events)."""
-        problems = []
+        """Problems that make some fold unusable, in words (``tasks list`` marks such a task unusable).
+
+        Checked per (repeat, fold): a stored split exists and every test class was seen in training; every
+        modality the task offers has training patients; survival: events among the training and the test
+        patients; classification: at least two training classes.
+        """
         if self.kind in ("classification", "binary", "clustering") and len(self.classes) < 2:
             return [f"{len(self.classes)} class(es) with at least {self.spec.min_class_size} patients; a task needs 2"]
+        problems = []
+        try:
+            present = {m: dict(zip(self.patients, self.features(self.patients, [m])[m].present)) for m in self.modalities}
+        except TaskDataError as exc:
+            return [str(exc)]
+        for repeat, fold in self.folds:
+            problems += self._fold_problems(repeat, fold, present)
+        return problems
+
+    def _fold_problems(self, repeat: int, fold: int, present: Mapping[str, Mapping[str, bool]]) -> list[str]:
+        where = f"repeat {repeat} fold {fold}"
+        try:
+            split = self.get_split(fold, repeat)
+        except SplitError as exc:
+            return [str(exc)]
+        problems = [f"{where}: no training patient has modality {m!r}"
+                    for m, has in present.items() if not any(has[p] for p in split.train)]
+        if self.kind == "survival":
+            for role, ids in (("training", split.train), ("test", split.test)):
+                event, _ = self.outcome(ids)
+                if not event.any():
+                    problems.append(f"{where}: no event among {len(ids)} {role} patients")
+        elif self.kind in ("classification", "binary") and len(set(self.labels(split.train))) < 2:
+            problems.append(f"{where}: a single class among the training patients")
+        return problems
+
+    def clinical_reference(self) -> tuple[str | None, str]:
+        """(the registered clinical reference model for this task, or None; why)."""
+        from oncobench.baselines.registry import list_models
+
+        if "clinical" not in self.modalities:
+            return None, f"{self.dataset.id} gives the patients of task {self.name} no clinical covariates"
+        refs = [info.name for info in list_models().values()
+                if info.is_clinical_reference and self.kind in info.kinds and set(info.modalities or ()) <= set(self.modalities)]
+        if not refs:
+            return None, f"no registered clinical reference model handles {self.kind} tasks"
+        try:
+            present = dict(zip(self.patients, self.features(self.patients, ["clinical"])["clinical"].present))
+        except TaskDataError as exc:  # e.g. no clinical feature measured in every cohort of a comparable task
+            return None, str(exc)
         for repeat, fold in self.folds:
             try:
                 split = self.get_split(fold, repeat)
-            except SplitError as exc:
-                problems.append(str(exc))
+            except SplitError:  # a fold no model can use; check() reports it
                 continue
-            if self.kind == "survival":
-                event, _ = self.outcome(split.test)
-                if not event.any():
-                    problems.append(f"repeat {repeat} fold {fold}: no event among {len(split.test)} test patients")
-        return problems
+            if not any(present[p] for p in split.train):
+                return None, f"repeat {repeat} fold {fold}: no training patient has a clinical covariate"
+        return refs[0], f"{refs[0]} on {', '.join(self.feature_names['clinical'])}"
 
     # ---- splits --------------------------------------------------------------------------------------
     @cached_property
@@ -332,21 +427,27 @@ class Task:
     @cached_property
     def feature_names(self) -> dict[str, tuple[str, ...]]:
         """Feature names used per modality (comparable tasks: measured in every included cohort)."""
-        out = {}
-        for m in self.modalities:
+        return {m: self._names(m) for m in self.modalities}
+
+    def _names(self, modality: str) -> tuple[str, ...]:
+        if modality not in self._names_cache:
             if self.spec.comparable:
-                names = self.dataset.measured_features(m, self.cohorts)
+                names = self.dataset.measured_features(modality, self.cohorts)
             else:
-                names = self.dataset.features(m)
-            prefix = self.spec.feature_prefix.get(m)
+                names = self.dataset.features(modality)
+            prefix = self.spec.feature_prefix.get(modality)
             if prefix:
                 names = [f for f in names if f.startswith(prefix)]
-            if m == "clinical" and self.spec.covariates:
+            if modality == "clinical" and self.spec.covariates:
                 names = [f for f in names if f in self.spec.covariates]
             if not names:
-                raise TaskDataError(f"task {self.name}: no {m} feature is measured in all of {list(self.cohorts)}")
-            out[m] = tuple(names)
-        return out
+                raise TaskDataError(f"task {self.name}: no {modality} feature is measured in all of {list(self.cohorts)}")
+            self._names_cache[modality] = tuple(names)
+        return self._names_cache[modality]
+
+    @cached_property
+    def _names_cache(self) -> dict[str, tuple[str, ...]]:
+        return {}
 
     def _block(self, modality: str, ids: Sequence[str], names: Sequence[str] | None = None) -> ModalityBlock:
         values, features = self.dataset.matrix(modality, ids)
@@ -367,11 +468,14 @@ class Task:
         return {}
 
     def features(self, ids: Sequence[str], modalities: Sequence[str] | None = None) -> dict[str, ModalityBlock]:
-        """Per-modality float32 matrices aligned to ``ids`` (NaN rows where a modality is absent) with presence masks."""
-        wanted = list(modalities) if modalities is not None else list(self.modalities)
+        """Per-modality float32 matrices aligned to ``ids`` (NaN rows where a modality is absent) with presence masks.
+
+        ``modalities`` may name any modality the task offers; by default its :attr:`inputs`.
+        """
+        wanted = list(modalities) if modalities is not None else list(self.inputs)
         unknown = [m for m in wanted if m not in self.modalities]
         if unknown:
-            raise KeyError(f"task {self.name} uses modalities {list(self.modalities)}; not {unknown}")
+            raise KeyError(f"task {self.name} offers modalities {list(self.modalities)}; not {unknown}")
         if not all(p in self._row for p in ids):
             return {m: self._block(m, ids, self.feature_names[m]) for m in wanted}
         rows = np.fromiter((self._row[p] for p in ids), dtype=np.intp, count=len(ids))
@@ -400,7 +504,9 @@ class Task:
         spec = self.spec
         out: dict[str, Any] = {
             "name": spec.name, "dataset": self.dataset.id, "kind": spec.kind, "target": spec.target,
-            "modalities": {m: len(v) for m, v in self.feature_names.items()}, "cohorts": list(self.cohorts),
+            "modalities": {m: len(self.feature_names[m]) for m in self.inputs},
+            "offered_modalities": {m: len(self.feature_names[m]) for m in self.modalities if m not in self.inputs},
+            "dropped_modalities": self.dropped_modalities, "cohorts": list(self.cohorts),
             "patients": len(self.patients), "scheme": spec.scheme, "folds": len(self.folds),
             "primary": spec.primary, "secondary": list(spec.secondary), "description": spec.description,
         }
@@ -414,6 +520,8 @@ class Task:
             out["endpoint_note"] = spec.endpoint_note
         if spec.reference:
             out["reference"] = spec.reference
+        ref, why = self.clinical_reference()
+        out["clinical_reference"] = ref if ref is not None else f"none: {why}"
         return out
 
 

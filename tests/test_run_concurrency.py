@@ -319,3 +319,25 @@ def test_process_identity_tells_live_dead_and_reused_pids() -> None:
     assert not dataclasses.replace(me, started=me.started - 3600).is_alive()  # this pid, but another process's
     assert dataclasses.replace(me, pid=int(done.stdout), host="another-host").is_alive()  # cannot tell: presumed live
     assert ProcessIdentity.from_tags(me.tags()) == me
+
+
+def test_claims_are_exclusive_and_a_dead_holders_claim_is_taken_over(tmp_path: Path) -> None:
+    import json
+
+    from oncobench.benchmark.claims import JobClaims
+
+    mine, dead, remote = ("a" * 64, "b" * 64, "c" * 64)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claims = JobClaims(tmp_path)
+    for config_hash, pid, host in ((dead, int(gone.stdout), claims.me.host), (remote, 4242, "another-host")):
+        (claims.dir / f"{config_hash}.json").write_text(json.dumps(
+            {"job_key": "t|m|r0|f0|s0", "config_hash": config_hash, "pid": pid, "host": host, "process_started": 1.0}))
+    assert claims.claim("t|m|r0|f0|s0", mine) is None and claims.claim("t|m|r0|f0|s0", mine) is None
+    assert json.loads((claims.dir / f"{mine}.json").read_text())["pid"] == os.getpid()
+    assert claims.claim("t|m|r0|f1|s0", dead) is None and claims.taken_over == 1  # its process exited
+    holder = claims.claim("t|m|r0|f2|s0", remote)
+    assert (holder.pid, holder.host) == (4242, "another-host") and claims.holder(remote) == holder
+    claims.release_all()
+    assert sorted(p.name for p in claims.dir.glob("*.json")) == [f"{remote}.json"]  # only its own claims dropped
+    with pytest.raises(ValueError, match="expected a sha256 config hash, got 'x/../y'"):
+        claims.claim("t|m|r0|f3|s0", "x/../y")

@@ -204,8 +204,11 @@ class _ClaimGate:
         if not self.held:
             return []
         holders = sorted({holder for _, holder in self.held}, key=lambda h: (h.host, h.pid))
+        remote = [h for h in holders if h.host != self.claims.me.host]
+        hint = (f" (a run on another host cannot be checked from here: if it is gone, delete its claim files in "
+                f"{self.claims.dir})") if remote else ""
         log.warning("%d job(s) of this grid held by another run (%s); waiting for them, so that the aggregates "
-                    "cover every fold", len(self.held), "; ".join(h.describe() for h in holders))
+                    "cover every fold%s", len(self.held), "; ".join(h.describe() for h in holders), hint)
         while all(self.claims.holder(job.config_hash(self.tasks[job.task].dataset.id)) is not None
                   for job, _ in self.held):
             time.sleep(CLAIM_POLL_S)

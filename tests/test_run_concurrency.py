@@ -235,6 +235,20 @@ def test_half_upgraded_store_with_runs_gets_a_correct_message_and_is_left_as_is(
     assert sorted(p.name for p in home.iterdir() if p.name.startswith("mlflow.db")) == ["mlflow.db", "mlflow.db.lock"]
 
 
+def test_store_of_a_newer_mlflow_is_named_and_left_as_is(tmp_path: Path, pancan_type_mini) -> None:
+    import mlflow
+
+    home = tmp_path / "home"
+    run_grid([pancan_type_mini], ["prior"], folds=[0], controls=False, progress=False, home=home)
+    with sqlite3.connect(home / "mlflow.db") as con:
+        con.execute("UPDATE alembic_version SET version_num = 'f0f0f0f0f0f0'")
+    before = (home / "mlflow.db").read_bytes()
+    with pytest.raises(TrackingStoreError, match=r"mlflow\.db: written by a newer MLflow \(schema revision f0f0f0f0f0f0, "
+                       rf"unknown to the installed mlflow {mlflow.__version__}\); it holds 2 MLflow run\(s\) and was left"):
+        Tracker(home)
+    assert (home / "mlflow.db").read_bytes() == before
+
+
 def test_two_runs_at_once_on_a_fresh_home_split_the_grid(tmp_path: Path, child: Path, pancan_type_mini) -> None:
     """Both start together (a barrier after the imports) on a home with no tracking store yet."""
     home, go = tmp_path / "home", tmp_path / "go"

@@ -191,8 +191,28 @@ def _reconnect(db: Path) -> None:
         engine.dispose()  # the next checkout opens the path again: the new file
 
 
+def _known_revision(revision: str | None) -> bool:
+    """Whether the installed MLflow's migrations know a schema revision (a newer MLflow's are unknown to it)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+    from mlflow.store.db.utils import _get_alembic_config
+
+    if revision is None:
+        return True
+    try:
+        return ScriptDirectory.from_config(_get_alembic_config(db_url="")).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def _upgrade_copy(db: Path, tmp: Path, artifacts: Path, state: _StoreState) -> None:
     """Upgrade a copy of a store made by an older MLflow; the store itself stays as it is if that fails."""
+    import mlflow
+
+    kept = f"it holds {state.runs} MLflow run(s) and was left unchanged"
+    if not _known_revision(state.revision):
+        raise TrackingStoreError(f"{db}: written by a newer MLflow (schema revision {state.revision}, unknown to the "
+                                 f"installed mlflow {mlflow.__version__}); {kept}. Install the MLflow that wrote it")
     src, dst = sqlite3.connect(f"file:{db}?mode=ro", uri=True), sqlite3.connect(tmp)
     try:
         src.backup(dst)
@@ -202,11 +222,14 @@ def _upgrade_copy(db: Path, tmp: Path, artifacts: Path, state: _StoreState) -> N
     try:
         _migrate(tmp, artifacts)
     except Exception as exc:
-        raise TrackingStoreError(
-            f"{db}: an interrupted MLflow schema upgrade left it half-migrated (at revision {state.revision}): "
-            f"upgrading it to {_head_revision()} fails ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-            f"it holds {state.runs} MLflow run(s) and was left unchanged. Restore the copy you took before upgrading MLflow, "
-            "or point ONCOBENCH_HOME at a new home to start a new store") from None
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        if "already exists" in error or "duplicate column" in error:  # a step done, but not recorded as done
+            raise TrackingStoreError(
+                f"{db}: an interrupted MLflow schema upgrade left it half-migrated (at revision {state.revision}): "
+                f"upgrading it to {_head_revision()} fails ({error}); {kept}. Restore the copy you took before "
+                "upgrading MLflow, or point ONCOBENCH_HOME at a new home to start a new store") from None
+        raise TrackingStoreError(f"{db}: MLflow cannot upgrade it from schema revision {state.revision} to "
+                                 f"{_head_revision()} ({error}); {kept}") from None
     log.warning("%s: tracking store upgraded from MLflow schema %s to %s", db, state.revision, _head_revision())
 
 

@@ -51,13 +51,14 @@ if kill_at or sys.argv[1].startswith("count"):
 
     event.listen(Engine, "before_cursor_execute", _statement)
 hold = os.environ.get("TEST_HOLD_LOGGING_UNTIL")
-if hold:  # the job run stays RUNNING (created, not yet terminated) while this process lives
+if hold:  # after N jobs, a job run stays RUNNING (created, not yet terminated) while this process lives
     from mlflow.tracking import MlflowClient
 
-    _log_artifact = MlflowClient.log_artifact
+    _log_artifact, logged, after = MlflowClient.log_artifact, [0], int(os.environ.get("TEST_HOLD_LOGGING_AFTER", "0"))
 
     def _held(self, *args, **kwargs):
-        while not Path(hold).exists():
+        logged[0] += 1
+        while logged[0] > after and not Path(hold).exists():
             time.sleep(0.05)
         return _log_artifact(self, *args, **kwargs)
 
@@ -268,30 +269,55 @@ def test_two_runs_at_once_on_a_fresh_home_split_the_grid(tmp_path: Path, child: 
     _assert_parents_aggregate_every_fold(home, pancan_type_mini)
 
 
+def _poll(condition, *procs: subprocess.Popen) -> None:
+    """Wait until ``condition()`` holds or a child ends (the caller's assertions then say which)."""
+    deadline = time.monotonic() + SAFETY_NET_S
+    while not condition() and all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_sigkill_mid_grid_the_other_run_finishes_it_and_a_rerun_has_nothing_left(tmp_path: Path, child: Path,
                                                                                  pancan_type_mini) -> None:
-    Tracker(tmp_path / "home")  # the store exists: this test is about the grid, not the setup
-    for round_, threshold in enumerate(sorted(random.Random(7).sample(range(2, 12), 2))):
-        home, go = tmp_path / "home", tmp_path / f"go{round_}"
-        logs = [tmp_path / f"r{round_}-victim", tmp_path / f"r{round_}-survivor"]
-        force = ["--force"] if round_ else []  # round 2 runs the finished grid again, forced, in both processes
-        procs = [_start(child, GRID_ARGS + force, home, log, TEST_START_WHEN=str(go)) for log in logs]
-        go.touch()
-        started = len(_job_runs(home))
-        deadline = time.monotonic() + SAFETY_NET_S
-        while len(_job_runs(home)) - started < threshold and procs[0].poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert procs[0].poll() is None, "the victim ended before it could be killed"
-        procs[0].send_signal(signal.SIGKILL)
-        assert _wait(procs[0], logs[0])[0] == -signal.SIGKILL
-        rc, out, err = _wait(procs[1], logs[1])
-        assert rc == 0, err[-800:]
-        rows = [r for r in _job_runs(home) if r[2] in {str(p.pid) for p in procs}]  # this round's runs
-        assert _counts(rows) == Counter({key: 1 for key in GRID}), f"round {round_}, kill after {threshold} runs"
-        assert {st for _, st, _ in rows} <= {"FINISHED", "KILLED"}  # a run the victim left half-logged is closed
-        assert all(pid == str(procs[0].pid) for _, st, pid in rows if st == "KILLED")
-        _assert_parents_aggregate_every_fold(home, pancan_type_mini)
-    again = run_grid([pancan_type_mini], ["logreg", "prior"], progress=False, home=tmp_path / "home")
+    """Round 1: the victim has logged N jobs (N seeded), is half-way through logging job N+1 and holds the claims
+    of the jobs it fitted meanwhile; the survivor waits for them, naming it; SIGKILL: the survivor takes over exactly
+    the rest. Round 2 (--force, both runs): the victim is SIGKILLed at a seeded count of new runs, wherever it is."""
+    home = tmp_path / "home"
+    Tracker(home)  # the store exists: this test is about the grid, not the setup
+    n = random.Random(7).randrange(1, 14)
+    victim = _start(child, GRID_ARGS, home, tmp_path / "victim", TEST_HOLD_LOGGING_UNTIL=str(tmp_path / "never"),
+                    TEST_HOLD_LOGGING_AFTER=str(n))
+    mine = lambda proc, status: [k for k, st, pid in _job_runs(home) if pid == str(proc.pid) and st == status]  # noqa: E731
+    _poll(lambda: len(mine(victim, "FINISHED")) == n and mine(victim, "RUNNING"), victim)
+    assert (len(mine(victim, "FINISHED")), len(mine(victim, "RUNNING"))) == (n, 1)
+    survivor = _start(child, GRID_ARGS, home, tmp_path / "survivor")
+    _poll(lambda: "waiting" in (tmp_path / "survivor.err").read_text(), survivor)
+    assert f"held by another run (pid {victim.pid} on " in (tmp_path / "survivor.err").read_text()
+    victim.send_signal(signal.SIGKILL)
+    assert _wait(victim, tmp_path / "victim")[0] == -signal.SIGKILL
+    rc, out, err = _wait(survivor, tmp_path / "survivor")
+    assert rc == 0, err[-800:]
+    assert _report_line(out) == (len(GRID), len(GRID) - n, n, 0)
+    assert "1 run(s) left unfinished by an interrupted process marked KILLED" in err
+    assert _counts(_job_runs(home)) == Counter({key: 1 for key in GRID})  # nothing lost, nothing twice
+    assert (len(mine(victim, "FINISHED")), len(mine(victim, "KILLED")), len(mine(survivor, "FINISHED"))) == (n, 1, len(GRID) - n)
+    _assert_parents_aggregate_every_fold(home, pancan_type_mini)
+
+    go, threshold = tmp_path / "go", random.Random(8).randrange(2, 12)
+    procs = [_start(child, GRID_ARGS + ["--force"], home, tmp_path / f"forced{i}", TEST_START_WHEN=str(go)) for i in range(2)]
+    before = len(_job_runs(home))
+    go.touch()
+    _poll(lambda: len(_job_runs(home)) - before >= threshold, procs[0])
+    assert procs[0].poll() is None, "the victim ended before it could be killed"
+    procs[0].send_signal(signal.SIGKILL)
+    assert _wait(procs[0], tmp_path / "forced0")[0] == -signal.SIGKILL
+    rc, out, err = _wait(procs[1], tmp_path / "forced1")
+    assert rc == 0, err[-800:]
+    rows = [r for r in _job_runs(home) if r[2] in {str(p.pid) for p in procs}]  # this round's runs
+    assert _counts(rows) == Counter({key: 1 for key in GRID}), f"forced round, kill after {threshold} new runs"
+    assert {st for _, st, _ in rows} <= {"FINISHED", "KILLED"}  # a run the victim left half-logged is closed
+    assert all(pid == str(procs[0].pid) for _, st, pid in rows if st == "KILLED")
+    _assert_parents_aggregate_every_fold(home, pancan_type_mini)
+    again = run_grid([pancan_type_mini], ["logreg", "prior"], progress=False, home=home)
     assert (again.planned, again.ran, again.skipped, again.failed) == (len(GRID), 0, len(GRID), [])
 
 
@@ -302,13 +328,10 @@ def test_stale_run_cleanup_spares_a_live_process(tmp_path: Path, child: Path) ->
     args = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "prior", "--folds", "0,1",
             "--no-controls", "--quiet"]
     a = _start(child, args, home, tmp_path / "a", TEST_HOLD_LOGGING_UNTIL=str(release))
-    deadline = time.monotonic() + SAFETY_NET_S
-    while not _job_runs(home) and a.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _poll(lambda: _job_runs(home), a)
     assert [r[1] for r in _job_runs(home)] == ["RUNNING"]
     b = _start(child, args, home, tmp_path / "b")
-    while "waiting" not in (tmp_path / "b.err").read_text() and b.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _poll(lambda: "waiting" in (tmp_path / "b.err").read_text(), b)
     assert [r[1] for r in _job_runs(home)] == ["RUNNING"]  # B did not mark A's live run KILLED, nor run a job
     assert f"held by another run (pid {a.pid} on " in (tmp_path / "b.err").read_text()
     release.touch()

@@ -287,7 +287,7 @@ def test_sigkill_mid_grid_the_other_run_finishes_it_and_a_rerun_has_nothing_left
     victim = _start(child, GRID_ARGS, home, tmp_path / "victim", TEST_HOLD_LOGGING_UNTIL=str(tmp_path / "never"),
                     TEST_HOLD_LOGGING_AFTER=str(n))
     mine = lambda proc, status: [k for k, st, pid in _job_runs(home) if pid == str(proc.pid) and st == status]  # noqa: E731
-    _poll(lambda: len(mine(victim, "FINISHED")) == n and mine(victim, "RUNNING"), victim)
+    _poll(lambda: sorted(Counter(st for _, st, _ in _job_runs(home)).items()) == [("FINISHED", n), ("RUNNING", 1)], victim)
     assert (len(mine(victim, "FINISHED")), len(mine(victim, "RUNNING"))) == (n, 1)
     survivor = _start(child, GRID_ARGS, home, tmp_path / "survivor")
     _poll(lambda: "waiting" in (tmp_path / "survivor.err").read_text(), survivor)

@@ -91,11 +91,20 @@ def pancan_type_mini():
     return load_task("pancan-type", dataset="tcga-mini")
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
 @pytest.fixture()
-def child(tmp_path: Path) -> Path:
+def child(tmp_path: Path):
+    """The child script; any child a failed test leaves running (held, waiting) is killed afterwards."""
     path = tmp_path / "child.py"
     path.write_text(CHILD)
-    return path
+    yield path
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -106,7 +115,9 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 def _start(child: Path, args: list[str], home: Path, log: Path, **extra: str) -> subprocess.Popen:
     """A child whose stdout and stderr go to files (``log``.out / .err): no pipe can fill and block it."""
     out, err = open(log.with_suffix(".out"), "w"), open(log.with_suffix(".err"), "w")
-    return subprocess.Popen([sys.executable, str(child), *args], env=_env(home, **extra), stdout=out, stderr=err)
+    proc = subprocess.Popen([sys.executable, str(child), *args], env=_env(home, **extra), stdout=out, stderr=err)
+    _STARTED.append(proc)
+    return proc
 
 
 def _wait(proc: subprocess.Popen, log: Path) -> tuple[int, str, str]:

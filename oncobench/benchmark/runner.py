@@ -26,6 +26,8 @@ from oncobench.benchmark.job import Job, Predicted, fit_predict, model_inputs, s
 from oncobench.benchmark.tasks import Task
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from oncobench.benchmark.claims import JobClaims, ProcessIdentity
     from oncobench.benchmark.tracking import Tracker
 
@@ -171,7 +173,7 @@ class _ClaimGate:
     failed or died), then hands them back to be tried again.
     """
 
-    def __init__(self, tracker: "Tracker", claims: "JobClaims", tasks: dict[str, Task], report: RunReport, bar,
+    def __init__(self, tracker: "Tracker", claims: "JobClaims", tasks: dict[str, Task], report: RunReport, bar: "tqdm",
                  since_ms: int | None) -> None:
         self.tracker, self.claims, self.tasks, self.report, self.bar = tracker, claims, tasks, report, bar
         self.since_ms = since_ms

@@ -2,8 +2,11 @@
 
 Finished jobs are skipped on re-run (matched by job key and config hash); ``force`` runs them again; runs
 left behind by a killed process are marked KILLED and re-run. Jobs fit and predict in this process or, with
-``n_jobs > 1``, in worker processes (joblib); scoring and logging happen in one writer thread of this process,
-the only writer of the tracking store.
+``n_jobs > 1``, in worker processes (joblib); scoring and logging happen in one writer thread of this process.
+
+Several runs on one home cooperate: each job is claimed (``oncobench.benchmark.claims``) just before it is
+dispatched, so two runs split a grid instead of both running it; a run then waits for the jobs another live run
+holds (and takes over those of a run that died), so that its aggregates are written once every fold exists.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from oncobench.baselines.registry import IncompatibleModelError, parse_model_spec
 from oncobench.benchmark.aggregate import summarize_metrics
@@ -22,9 +26,14 @@ from oncobench.benchmark.job import Job, Predicted, fit_predict, model_inputs, s
 from oncobench.benchmark.tasks import Task
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from oncobench.benchmark.claims import JobClaims, ProcessIdentity
     from oncobench.benchmark.tracking import Tracker
 
 log = logging.getLogger(__name__)
+
+CLAIM_POLL_S = 1.0  # how often a run waiting for another run's jobs looks again
 
 
 @dataclass
@@ -114,12 +123,15 @@ def run_grid(tasks: Sequence[Task], models: Sequence[str], *, seeds: Sequence[in
     """Run (or resume) the grid and log every job; returns what ran, was skipped or failed."""
     from tqdm.auto import tqdm
 
+    from oncobench.benchmark.claims import JobClaims
     from oncobench.benchmark.tracking import Tracker
 
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; expected one of {EXECUTORS}")
     grid = plan(tasks, models, seeds, folds, repeats, controls, robustness)
+    started_ms = int(time.time() * 1000)  # with force, a job finished by another run after this counts as done
     tracker = Tracker(home)
+    claims = JobClaims(tracker.home)
     report = RunReport(planned=len(grid), tasks=list(tasks))
     todo: list[Job] = []
     by_name = {t.name: t for t in tasks}
@@ -135,20 +147,77 @@ def run_grid(tasks: Sequence[Task], models: Sequence[str], *, seeds: Sequence[in
     if report.skipped:
         log.info("%d of %d jobs already finished; skipped (use --force to run them again)", report.skipped, len(grid))
     bar = tqdm(total=len(todo), desc="benchmark", unit="job", disable=not progress)
-    writer = _Writer(tracker, by_name, report)
+    writer = _Writer(tracker, by_name, report, claims)
+    gate = _ClaimGate(tracker, claims, by_name, report, bar, started_ms if force else None)
     try:
-        for job, predicted, error in _execute(todo, by_name, n_jobs, executor, address):
-            bar.update(1)
-            if error is not None:
-                report.failed.append((job.key(), error))
-                log.error("job %s failed: %s", job.key(), error)
-                continue
-            writer.put(job, predicted)
+        pending = todo
+        while pending:
+            for job, predicted, error in _execute(gate.claimed(pending), by_name, n_jobs, executor, address):
+                bar.update(1)
+                if error is not None:
+                    claims.release(job.config_hash(by_name[job.task].dataset.id))
+                    report.failed.append((job.key(), error))
+                    log.error("job %s failed: %s", job.key(), error)
+                    continue
+                writer.put(job, predicted)
+            pending = gate.wait_for_held()
     finally:
         writer.close()  # everything fitted so far is scored and logged, even on Ctrl-C
+        claims.release_all()
         bar.close()
     _log_aggregates(tracker, tasks, grid)
     return report
+
+
+class _ClaimGate:
+    """Lets a job through to the executor only once this process has claimed it and no run has finished it.
+
+    Jobs held by another live run are set aside; ``wait_for_held`` waits until their holders let go (finished,
+    failed or died), then hands them back to be tried again.
+    """
+
+    def __init__(self, tracker: "Tracker", claims: "JobClaims", tasks: dict[str, Task], report: RunReport, bar: "tqdm",
+                 since_ms: int | None) -> None:
+        self.tracker, self.claims, self.tasks, self.report, self.bar = tracker, claims, tasks, report, bar
+        self.since_ms = since_ms
+        self.held: list[tuple[Job, "ProcessIdentity"]] = []
+        self._taken_over = 0
+        self._mutex = threading.Lock()  # joblib may pull jobs from another thread
+
+    def claimed(self, jobs: Iterable[Job]) -> Iterator[Job]:
+        self.held = []
+        for job in jobs:
+            task = self.tasks[job.task]
+            config_hash = job.config_hash(task.dataset.id)
+            holder = self.claims.claim(job.key(), config_hash)
+            if holder is not None:
+                self.held.append((job, holder))
+                continue
+            if self.claims.taken_over > self._taken_over:  # a dead run's claim: close the run it left half-logged
+                self._taken_over = self.claims.taken_over
+                self.tracker.close_unfinished(task)
+            if self.tracker.finished_job(task, job, self.since_ms):  # another run finished it since we looked
+                self.claims.release(config_hash)
+                with self._mutex:
+                    self.report.skipped += 1
+                    self.bar.update(1)
+                continue
+            yield job
+
+    def wait_for_held(self) -> list[Job]:
+        """The held jobs, once at least one of them is no longer held by a live run ([] when none were held)."""
+        if not self.held:
+            return []
+        holders = sorted({holder for _, holder in self.held}, key=lambda h: (h.host, h.pid))
+        remote = [h for h in holders if h.host != self.claims.me.host]
+        hint = (f" (a run on another host cannot be checked from here: if it is gone, delete its claim files in "
+                f"{self.claims.dir})") if remote else ""
+        log.warning("%d job(s) of this grid held by another run (%s); waiting for them, so that the aggregates "
+                    "cover every fold%s", len(self.held), "; ".join(h.describe() for h in holders), hint)
+        while all(self.claims.holder(job.config_hash(self.tasks[job.task].dataset.id)) is not None
+                  for job, _ in self.held):
+            time.sleep(CLAIM_POLL_S)
+        return [job for job, _ in self.held]
 
 
 class _Writer:
@@ -158,8 +227,8 @@ class _Writer:
     run is logged FINISHED.
     """
 
-    def __init__(self, tracker: "Tracker", tasks: dict[str, Task], report: RunReport) -> None:
-        self.tracker, self.tasks, self.report = tracker, tasks, report
+    def __init__(self, tracker: "Tracker", tasks: dict[str, Task], report: RunReport, claims: "JobClaims") -> None:
+        self.tracker, self.tasks, self.report, self.claims = tracker, tasks, report, claims
         self.parents: dict[tuple[str, str], str] = {}
         self.queue: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="oncobench-mlflow-writer", daemon=True)
@@ -179,6 +248,7 @@ class _Writer:
             try:
                 output = score(task, job, predicted)
             except Exception as exc:  # a refused prediction fails this job only
+                self.claims.release(job.config_hash(task.dataset.id))
                 self.report.failed.append((job.key(), f"{type(exc).__name__}: {exc}"))
                 log.error("job %s failed: %s", job.key(), exc)
                 continue
@@ -186,18 +256,20 @@ class _Writer:
             if key not in self.parents:
                 self.parents[key] = self.tracker.parent(task, job.model)
             self.tracker.log_job(task, job, output, self.parents[key])
+            self.claims.release(job.config_hash(task.dataset.id))  # only once its run is FINISHED
             self.report.ran += 1
 
 
 EXECUTORS = ("local", "ray")
 
 
-def _execute(todo: list[Job], tasks: dict[str, Task], n_jobs: int, executor: str = "local",
+def _execute(todo: Iterable[Job], tasks: dict[str, Task], n_jobs: int, executor: str = "local",
              address: str | None = None) -> Iterable[tuple[Job, Predicted | None, str | None]]:
+    """Fit and predict each job as ``todo`` yields it (joblib pulls a few ahead; Ray takes them all at once)."""
     if executor == "ray":
-        yield from _execute_ray(todo, tasks, address)
+        yield from _execute_ray(list(todo), tasks, address)
         return
-    if n_jobs <= 1 or len(todo) <= 1:
+    if n_jobs <= 1:
         for job in todo:
             yield _work(job, tasks[job.task])
         return

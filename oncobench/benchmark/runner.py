@@ -87,8 +87,8 @@ def plan(tasks: Sequence[Task], models: Sequence[str], seeds: Sequence[int] = (0
                 unknown = sorted(set(chosen) - set(task_folds))
                 if unknown:
                     raise ValueError(f"task {task.name}: no folds {unknown} in repeat {repeat}; it has {task_folds}")
-                robust = robustness if robustness is not None else name.partition(":")[0] in DEEP_MODELS
-                robust = robust and len(task.modalities) > 1 and task.kind != "clustering"
+                robust = robustness if robustness is not None else parse_model_spec(name)[0].name in DEEP_MODELS
+                robust = robust and len(model_inputs(task, name)) > 1 and task.kind != "clustering"
                 for fold in chosen:
                     for seed in seeds:
                         jobs.append((task, Job(task.name, name, repeat, fold, seed, task.dataset.id, task.scheme, robust)))

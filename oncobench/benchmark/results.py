@@ -96,7 +96,7 @@ def results_table(task: Task, home: Path | None = None, *, n_boot: int = 1000) -
         model = str(model[0])
         n_done, _ = done.get(model, (0, expected))
         row = {"model": model, "role": model_role(model),
-               "class": compare.modality_class(model, task.modalities, _registered_modalities(model)),
+               "class": compare.modality_class(model, task.inputs, _registered_modalities(model)),
                "jobs": group.height, "seeds": group["seed"].n_unique(), "folds_done": n_done, "folds_expected": expected}
         for m in metrics:
             s = summarize(group[m].to_list() if m in group.columns else [])

@@ -289,6 +289,28 @@ def _cmd_tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tokens_list(args: argparse.Namespace) -> int:
+    from oncobench.leaderboard.db import LeaderboardDB
+
+    tokens = LeaderboardDB().tokens()
+    if not tokens:
+        print("no tokens yet (oncobench tokens create NAME)")
+        return 0
+    width = max(len("name"), *(len(t.name) for t in tokens)) + 2
+    print(f"{'name':<{width}}{'created':<21}{'last used':<21}revoked")
+    for t in tokens:
+        print(f"{t.name:<{width}}{t.created_at:<21}{t.last_used_at or 'never':<21}{t.revoked_at or 'no'}")
+    return 0
+
+
+def _cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    from oncobench.leaderboard.db import LeaderboardDB
+
+    LeaderboardDB().revoke_token(args.name)
+    print(f"token {args.name} revoked: requests with it now get 401")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oncobench", description="OncoBench: multi-omics cancer store and benchmark.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -409,6 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = tokens.add_parser("create", help="create a bearer token for NAME (printed once)")
     p.add_argument("name")
     p.set_defaults(func=_cmd_tokens_create)
+    p = tokens.add_parser("list", help="every token: name, created, last used, revoked (never the secret)")
+    p.set_defaults(func=_cmd_tokens_list)
+    p = tokens.add_parser("revoke", help="revoke NAME's token (requests with it get 401)")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_tokens_revoke)
 
     p = sub.add_parser("results", help="aggregated results of tasks from the tracking store")
     p.add_argument("--task", action="append", required=True)

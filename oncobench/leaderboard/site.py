@@ -53,9 +53,14 @@ def esc(value: Any) -> str:
 
 
 def csv_safe(value: Any) -> str:
-    """A cell a spreadsheet will not run as a formula (OWASP: prefix with a single quote)."""
+    """A cell a spreadsheet will not run as a formula (OWASP: prefix with a single quote); spreadsheets skip
+    leading blanks before they look for ``=``, so those count too."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_START) or text.lstrip(" \n").startswith(FORMULA_START) else text
+
+
+# Submitter text in a plot is shown as it is: no mathtext ('$' would start it, and it can raise) and no TeX.
+LITERAL = {"parse_math": False, "usetex": False}
 
 
 def _page(title: str, body: str) -> str:
@@ -151,8 +156,7 @@ def fold_plot(rows: list[RankedRow], primary: str, path: Path) -> Path:
             high = s["ci_high"] if not math.isnan(s["ci_high"]) else s["mean"]
             ax.errorbar([s["mean"]], [y], xerr=[[s["mean"] - low], [high - s["mean"]]], fmt="D", color="black", capsize=3)
     ax.set_yticks(range(len(rows)))
-    # submitter text: '$' would start matplotlib mathtext (and can make it raise)
-    ax.set_yticklabels([f"{r.entry.method} v{r.entry.version}".replace("$", r"\$") for r in reversed(rows)])
+    ax.set_yticklabels([f"{r.entry.method} v{r.entry.version}" for r in reversed(rows)], **LITERAL)
     ax.set_xlabel(f"{primary} per fold (points); mean and 95% CI (diamond)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -178,7 +182,7 @@ def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: P
     ax.set_xlabel(f"time ({unit})")
     ax.set_ylabel("survival probability")
     ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, **LITERAL)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from pathlib import Path
@@ -14,7 +15,10 @@ from oncobench.leaderboard.db import LeaderboardDB
 from oncobench.leaderboard.ranking import RankedRow, latest_versions, rank
 from oncobench.leaderboard.scoring import protocol_key
 from oncobench.benchmark.evaluator import EVALUATOR_VERSION
+from oncobench.datasets.errors import OncoBenchError
 from oncobench.leaderboard import site
+
+log = logging.getLogger(__name__)
 
 
 def ranked(task: Task, db: LeaderboardDB, *, all_versions: bool = False) -> tuple[list[RankedRow], int]:
@@ -54,8 +58,17 @@ def km_groups(task: Task, db: LeaderboardDB, rows: list[RankedRow]) -> tuple[lis
     return time, event, high, f"{top.method} v{top.version}: test patients of every fold, seed {seed}"
 
 
-def task_tasks(db: LeaderboardDB) -> list[Task]:
-    return [load_task(name, dataset=dataset) for name, dataset in db.tasks()]
+def task_tasks(db: LeaderboardDB, home: Path | None = None) -> list[Task]:
+    """The tasks with entries, on datasets built in the home (a task whose dataset is gone is logged and left out)."""
+    from oncobench.leaderboard.built import load_built_task
+
+    tasks = []
+    for name, dataset in db.tasks():
+        try:
+            tasks.append(load_built_task(name, dataset, home))
+        except OncoBenchError as exc:
+            log.warning("leaderboard of %s on %s not shown: %s", name, dataset, exc)
+    return tasks
 
 
 def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str = "",
@@ -78,13 +91,20 @@ def page_name(task: Task) -> str:
 
 
 def export_site(out: Path, *, home: Path | None = None) -> Path:
-    """Write the static site (index, one page + CSV + plots per task) to ``out``, replacing it in one rename."""
+    """Write the static site (index, one page + CSV + plots per task) to ``out``, replacing it in one rename.
+
+    The finished runs of every task in the home's MLflow store are imported as baseline entries first, so the
+    site shows every task with complete results.
+    """
+    from oncobench.leaderboard.baselines import import_all_baselines
+
     out = Path(out)
     tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
     tmp.mkdir(parents=True)
     try:
         with LeaderboardDB(home) as db:
-            tasks = task_tasks(db)
+            import_all_baselines(home=home, db=db)
+            tasks = task_tasks(db, home)
             summaries = []
             for task in tasks:
                 name = page_name(task)

@@ -276,7 +276,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from oncobench.leaderboard.api import serve
 
     print(f"serving the leaderboard on http://{args.host}:{args.port}/ (API: /api/tasks, /api/leaderboard/TASK)")
-    serve(args.host, args.port)
+    serve(args.host, args.port, refresh_seconds=args.refresh)
     return 0
 
 
@@ -425,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the leaderboard pages and JSON API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--refresh", type=float, default=60.0, metavar="SECONDS",
+                   help="import finished `oncobench run` results as baseline entries this often (default 60)")
     p.set_defaults(func=_cmd_serve)
 
     tokens = sub.add_parser("tokens", help="API tokens for submissions").add_subparsers(dest="action", required=True)

@@ -24,7 +24,6 @@ import numpy as np
 import polars as pl
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -268,8 +267,6 @@ def test_api_never_answers_5xx(served_app):
     assert sorted(op.label for op in operations) == [
         "GET /", "GET /api/leaderboard/{task}", "GET /api/tasks", "GET /index.html", "GET /plots/{name}",
         "GET /{page}.html", "POST /api/submissions"]
-    with TestClient(served_app["app"]) as client:  # the pages exist: the plots the anchors name are drawn
-        assert [client.get(f"/{page}.html").status_code for page in PAGES] == [200, 200]
     statuses: Counter = Counter()
     errors = []
     for op in operations:

@@ -83,6 +83,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return h
 
 
+def files_of(home: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``home`` with its size and modification time."""
+    return {str(p.relative_to(home)): (p.stat().st_size, p.stat().st_mtime_ns) for p in home.rglob("*") if p.is_file()}
+
+
 def t_interval(values: list[float]) -> tuple[float, float]:
     """The 95 % Student-t interval of the mean, computed with the standard library and scipy's t quantile."""
     mean, sd = statistics.fmean(values), statistics.stdev(values)
@@ -205,9 +210,17 @@ def test_mathtext_method_name_on_a_survival_task_exports_and_serves(surv_task, t
     page = (out / f"{SURV_PAGE}.html").read_text(encoding="utf-8")
     assert f'data-method="{MATHTEXT}"' in page and f'src="{SURV_PAGE}_km.png"' in page
     with TestClient(create_app(home)) as client:
+        before = files_of(home)
         r = client.get(f"/{SURV_PAGE}.html")
         assert r.status_code == 200, r.text
-        assert client.get(f"/plots/{SURV_PAGE}_km.png").content[:4] == b"\x89PNG"
+        assert re.findall(r'<img alt="[^"]*" src="([^"]+)"', r.text) == [f"/plots/{SURV_PAGE}_folds.png",
+                                                                          f"/plots/{SURV_PAGE}_km.png"]
+        for name in (f"{SURV_PAGE}_km.png", f"{SURV_PAGE}_folds.png", f"{PAGE}_folds.png"):
+            png = client.get(f"/plots/{name}")
+            assert png.status_code == 200 and png.content[:4] == b"\x89PNG" and len(png.content) > 1000
+        assert client.get(f"/plots/{PAGE}_km.png").status_code == 404  # a classification task has no KM plot
+        assert [client.get(u).status_code for u in ("/", f"/{PAGE}.html", "/api/tasks")] == [200, 200, 200]
+        assert files_of(home) == before  # read requests wrote nothing (the plots are drawn in memory)
 
 
 def test_plot_text_is_rendered_literally(tmp_path):
@@ -265,6 +278,7 @@ def test_unbuilt_dataset_in_a_query_is_a_cheap_404(home):
                     "/api/leaderboard/metastasis-gse7390"):
             r = client.get(url)
             assert r.status_code == 404, (url, r.text)
+            assert not (home / "datasets").exists() and not (home / "catalog.duckdb").exists(), url  # nothing built
             assert "gse7390-metastasis" in r.json()["detail"] and "not built" in r.json()["detail"]
         assert client.get("/api/leaderboard/pancan-type?dataset=tcga-mini").status_code == 200
         assert client.get("/api/leaderboard/pancan-type?dataset=tcga-mini@1.0").status_code == 200

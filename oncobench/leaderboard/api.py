@@ -8,6 +8,7 @@ The body size is enforced while it streams (Starlette sets no limit of its own).
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations (Request) at run time.
 import asyncio
+import io
 import logging
 import re
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from oncobench.leaderboard.entries import DuplicateSubmissionError, Entry, Submi
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 50 * 2**20
-PAGE = re.compile(r"^[A-Za-z0-9._-]+$")
+PLOT = re.compile(r"([A-Za-z0-9._-]+)_(folds|km)\.png")
 REFRESH_SECONDS = 60.0
 # The endpoint reads the raw body itself (to enforce the size while it streams); this tells the OpenAPI schema.
 SUBMISSION_BODY = {"requestBody": {"required": True, "content": {
@@ -48,7 +49,7 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
     anything (except a submission with a valid token).
     """
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
 
     from oncobench.datasets.store import oncobench_home
@@ -57,12 +58,10 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
     from oncobench.leaderboard.built import load_built_task
     from oncobench.leaderboard.db import LeaderboardBusyError, LeaderboardDB
     from oncobench.leaderboard.submission import prepare_submission
-    from oncobench.leaderboard.views import page_name, ranked, render_task, task_summary, task_tasks
+    from oncobench.leaderboard.views import draw_plot, page_name, ranked, render_task, task_summary, task_tasks
 
     home = home or oncobench_home()
     db = LeaderboardDB(home)
-    plot_dir = db.root / "plots"
-    plot_dir.mkdir(exist_ok=True)
 
     def refresh() -> None:
         try:
@@ -129,15 +128,20 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
 
     @app.get("/plots/{name}")
     def plot(name: str) -> Any:
-        if not PAGE.match(name) or not name.endswith(".png") or not (plot_dir / name).is_file():
-            raise HTTPException(status_code=404, detail="no such plot")
-        return FileResponse(plot_dir / name, media_type="image/png")
+        # drawn in memory when asked for: a read request writes nothing in the home
+        match = PLOT.fullmatch(name)
+        for task in task_tasks(db, home) if match else []:
+            if page_name(task) == match[1]:
+                png = io.BytesIO()
+                if draw_plot(task, db, match[2], ranked(task, db)[0], png):
+                    return Response(png.getvalue(), media_type="image/png")
+        raise HTTPException(status_code=404, detail="no such plot")
 
     @app.get("/{page}.html", response_class=HTMLResponse)
     def task_html(page: str) -> str:
         for task in task_tasks(db, home):
             if page_name(task) == page:
-                return render_task(task, db, plot_dir, plot_prefix="/plots/")
+                return render_task(task, db, None, plot_prefix="/plots/")
         raise HTTPException(status_code=404, detail=f"no leaderboard page {page!r}")
 
     @app.post("/api/submissions", status_code=201, openapi_extra=SUBMISSION_BODY)

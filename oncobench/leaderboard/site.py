@@ -12,7 +12,7 @@ import html
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from oncobench.benchmark.aggregate import format_summary
 from oncobench.leaderboard.ranking import RankedRow
@@ -138,7 +138,7 @@ def leaderboard_csv(rows: list[RankedRow], primary: str) -> str:
     return buf.getvalue()
 
 
-def fold_plot(rows: list[RankedRow], primary: str, path: Path) -> Path:
+def fold_plot(rows: list[RankedRow], primary: str, path: Path | BinaryIO) -> Path | BinaryIO:
     """Per-fold scores as points, mean and 95 % CI as a bar, one row per entry (best at the top)."""
     import matplotlib
 
@@ -159,12 +159,13 @@ def fold_plot(rows: list[RankedRow], primary: str, path: Path) -> Path:
     ax.set_yticklabels([f"{r.entry.method} v{r.entry.version}" for r in reversed(rows)], **LITERAL)
     ax.set_xlabel(f"{primary} per fold (points); mean and 95% CI (diamond)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, format="png")
     plt.close(fig)
     return path
 
 
-def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: Path, title: str, unit: str = "days") -> Path:
+def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: Path | BinaryIO, title: str,
+            unit: str = "days") -> Path | BinaryIO:
     """Kaplan-Meier curves of the high- and low-risk groups (scikit-survival's estimator)."""
     import matplotlib
 
@@ -185,6 +186,6 @@ def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: P
     ax.set_title(title, fontsize=9, **LITERAL)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, format="png")
     plt.close(fig)
     return path

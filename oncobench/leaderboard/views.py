@@ -6,7 +6,7 @@ import logging
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -71,18 +71,38 @@ def task_tasks(db: LeaderboardDB, home: Path | None = None) -> list[Task]:
     return tasks
 
 
-def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str = "",
+PLOTS = {"folds": "Scores per fold", "km": "Kaplan-Meier curves of the top entry's risk groups"}
+
+
+def draw_plot(task: Task, db: LeaderboardDB, kind: str, rows: list[RankedRow], target: Path | BinaryIO | None) -> bool:
+    """Draw the task's ``kind`` plot (see :data:`PLOTS`) to ``target``; False when the task has no such plot.
+
+    ``target=None`` only says whether the plot exists (the server draws a plot when it is asked for, in memory).
+    """
+    if not rows:
+        return False
+    if kind == "folds":
+        if target is not None:
+            site.fold_plot(rows, task.spec.primary, target)
+        return True
+    if kind == "km":
+        km = km_groups(task, db, rows)
+        if km is not None and target is not None:
+            site.km_plot(*km[:3], target, km[3], unit=(task.endpoint or {}).get("unit", "days"))
+        return km is not None
+    return False
+
+
+def render_task(task: Task, db: LeaderboardDB, plot_dir: Path | None, plot_prefix: str = "",
                 ranking: tuple[list[RankedRow], int] | None = None) -> str:
+    """The task's page; its plots are drawn into ``plot_dir`` (None: only linked, for the server to draw)."""
     rows, others = ranking if ranking is not None else ranked(task, db)
     plots: dict[str, str] = {}
-    if rows:
-        stem = f"{task.name}__{task.dataset.id.replace('@', '_')}"
-        site.fold_plot(rows, task.spec.primary, plot_dir / f"{stem}_folds.png")
-        plots["Scores per fold"] = f"{plot_prefix}{stem}_folds.png"
-        km = km_groups(task, db, rows)
-        if km is not None:
-            site.km_plot(*km[:3], plot_dir / f"{stem}_km.png", km[3], unit=(task.endpoint or {}).get("unit", "days"))
-            plots["Kaplan-Meier curves of the top entry's risk groups"] = f"{plot_prefix}{stem}_km.png"
+    stem = page_name(task)
+    for kind, title in PLOTS.items():
+        target = None if plot_dir is None else plot_dir / f"{stem}_{kind}.png"
+        if draw_plot(task, db, kind, rows, target):
+            plots[title] = f"{plot_prefix}{stem}_{kind}.png"
     return site.task_page(task_summary(task, rows), rows, plots=plots, others=others)
 
 

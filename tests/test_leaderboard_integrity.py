@@ -25,7 +25,7 @@ from oncobench.benchmark.tasks import load_task
 from oncobench.leaderboard.db import LeaderboardDB
 from oncobench.leaderboard.entries import DuplicateSubmissionError, Entry, FoldScore, SubmissionError
 from oncobench.leaderboard.scoring import protocol_folds, score_submission
-from oncobench.leaderboard.submission import prepare_submission, submit, write_template
+from oncobench.leaderboard.submission import prepare_submission, submit
 from synthetic import class_frames
 
 DATASET = "tcga-mini"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -23,20 +22,14 @@ import httpx
 import pytest
 
 from oncobench.benchmark.tasks import load_task
+from servers import ROOT, serve_subprocess
 from synthetic import class_frames
 
-ROOT = Path(__file__).resolve().parents[1]
 DATASET = "tcga-mini"
 PAGE = "pancan-type__tcga-mini_1.0"
 SURV_PAGE = "pfi-pancan__tcga-mini_1.0"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -70,32 +63,9 @@ def submission_zip(task, seed: int, method: str) -> bytes:
 @pytest.fixture
 def server(tmp_path: Path):
     home = tmp_path / "home"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    env = os.environ | {"ONCOBENCH_HOME": str(home), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "oncobench.cli", "serve", "--port", str(port), "--refresh", "1"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120  # only guards against a server that never starts
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(url + "/api/tasks", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with serve_subprocess(home, log) as (url, proc):
         yield {"url": url, "home": home, "proc": proc, "log": log}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_cli_commands_work_while_the_server_runs(server, tmp_path):
@@ -155,19 +125,20 @@ def test_cli_commands_work_while_the_server_runs(server, tmp_path):
     assert server["proc"].poll() is None, server["log"].read_text()
 
 
-def test_finished_runs_appear_on_the_served_site_unviewed(server):
+def test_finished_runs_appear_on_the_served_site_unviewed(tmp_path):
     """Runs logged while the server runs become a task page within a refresh, though no one viewed the task."""
     from oncobench.benchmark.runner import run_grid
 
-    home, url = server["home"], server["url"]
-    surv = load_task("pfi-pancan", dataset=DATASET)
-    assert run_grid([surv], ["km"], controls=False, progress=False, home=home).ran == 5
-    with httpx.Client(base_url=url, timeout=60) as client:
-        deadline = time.monotonic() + 120  # the server imports every second; this only bounds a broken refresh
-        while not client.get("/api/tasks").json():
-            assert time.monotonic() < deadline, server["log"].read_text()
-            time.sleep(0.5)
-        assert [(t["task"], t["entries"], t["best"]) for t in client.get("/api/tasks").json()] == [("pfi-pancan", 1, "")]
-        assert re.findall(r'href="/([^"]+)\.html"', client.get("/").text) == [SURV_PAGE]
-        board = client.get("/api/leaderboard/pfi-pancan?dataset=tcga-mini").json()["entries"]
-        assert [(e["method"], e["status"], e["role"]) for e in board] == [("km", "baseline", "control")]
+    home, log = tmp_path / "home", tmp_path / "serve.log"
+    with serve_subprocess(home, log, "--refresh", "1") as (url, _):
+        surv = load_task("pfi-pancan", dataset=DATASET)
+        assert run_grid([surv], ["km"], controls=False, progress=False, home=home).ran == 5
+        with httpx.Client(base_url=url, timeout=60) as client:
+            deadline = time.monotonic() + 120  # the server imports every second; this only bounds a broken refresh
+            while not client.get("/api/tasks").json():
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+            assert [(t["task"], t["entries"], t["best"]) for t in client.get("/api/tasks").json()] == [("pfi-pancan", 1, "")]
+            assert re.findall(r'href="/([^"]+)\.html"', client.get("/").text) == [SURV_PAGE]
+            board = client.get("/api/leaderboard/pfi-pancan?dataset=tcga-mini").json()["entries"]
+            assert [(e["method"], e["status"], e["role"]) for e in board] == [("km", "baseline", "control")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import tempfile
 import warnings
 import zipfile
@@ -112,6 +113,17 @@ def replace_frame(files: dict[str, bytes], change) -> dict[str, bytes]:
     return files | {name: buf.getvalue()}
 
 
+def copy_seed(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files of one seed again under seed 1000: a complete second seed that copies the first."""
+    seed = re.match(r"fold\d+(?:_seed(\d+))?\.", first_fold(files))[1] or "0"
+    out = {}
+    for name, data in files.items():
+        match = re.fullmatch(r"fold(\d+)(?:_seed(\d+))?\.(parquet|csv)", name)
+        if match and (match[2] or "0") == seed:
+            out[f"fold{match[1]}_seed1000.{match[3]}"] = data
+    return out
+
+
 PROBA = f"proba_{TASK.classes[0]}"
 DEFECTS = {
     "missing fold": lambda f, d: {k: v for k, v in f.items() if k != first_fold(f)},
@@ -139,8 +151,7 @@ DEFECTS = {
     "bad file name": lambda f, d: f | {d.draw(st.sampled_from(["fold0.txt", "fold.csv", "predictions.parquet",
                                                                "fold0_seed.csv", "FOLD0.csv", "fold0_seed1234567.csv"])): b"x"},
     "fold not in the task": lambda f, d: f | {"fold9_seed0.parquet": f[first_fold(f)]},
-    "copied seed": lambda f, d: f | {first_fold(f).split("_seed")[0].split(".")[0] + "_seed1000." + first_fold(f).rsplit(".", 1)[1]:
-                                    f[first_fold(f)]},
+    "copied seed": lambda f, d: f | copy_seed(f),
     "meta missing": lambda f, d: {k: v for k, v in f.items() if k != "meta.toml"},
     "meta random text": lambda f, d: f | {"meta.toml": d.draw(st.text(max_size=200)).encode("utf-8", "surrogatepass")},
     "meta random bytes": lambda f, d: f | {"meta.toml": d.draw(st.binary(max_size=200))},
@@ -206,7 +217,7 @@ def test_valid_submissions_are_accepted_and_scored_like_direct_evaluation():
 def test_invalid_submissions_raise_submission_error_only(kind):
     examples = []
 
-    @settings(PROPERTY, max_examples=6)
+    @settings(PROPERTY, max_examples=8)
     @given(sub=invalid_submissions(kind))
     def check(sub: dict) -> None:
         examples.append(kind)
@@ -229,13 +240,13 @@ def served_app(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("fuzz") / "home"
     submit(TASK, as_source({f"fold{k}_seed0.parquet": parquet_bytes(v) for k, v in class_frames(TASK, 1, 0.3).items()}
-                           | {"meta.toml": META.replace("prop", "oracle $\\\\frac{$ x").encode()}, True, home), home=home)
+                           | {"meta.toml": META.replace("prop", "=cmd|' /C calc'!A0 <b>$x$</b>").encode()}, True, home), home=home)
     surv = load_task("pfi-pancan", dataset=DATASET)
     rng = np.random.default_rng(0)
     surv_files = {f"fold{k}_seed0.parquet": parquet_bytes(pl.DataFrame({
         "patient_id": list(surv.get_split(k, 0).test), "risk": rng.standard_normal(len(surv.get_split(k, 0).test))}))
         for k in protocol_folds(surv)}
-    submit(surv, as_source(surv_files | {"meta.toml": META.replace("prop", "=cmd|' /C calc'!A0 <b>$x$</b>").encode()},
+    submit(surv, as_source(surv_files | {"meta.toml": META.replace("prop", "oracle $\\\\frac{$ x").encode()},
                            True, home), home=home)
     token = LeaderboardDB(home).create_token("fuzzer")
     return {"app": create_app(home), "token": token, "home": home}

@@ -140,12 +140,10 @@ def leaderboard_csv(rows: list[RankedRow], primary: str) -> str:
 
 def fold_plot(rows: list[RankedRow], primary: str, path: Path | BinaryIO) -> Path | BinaryIO:
     """Per-fold scores as points, mean and 95 % CI as a bar, one row per entry (best at the top)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: its global state is unsafe in the server's threads
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(rows), 2) + 1.2))
+    fig = Figure(figsize=(8, 0.45 * max(len(rows), 2) + 1.2))
+    ax = fig.subplots()
     for i, r in enumerate(rows):
         y = len(rows) - 1 - i
         scores = [f.test.get(primary, math.nan) for f in r.entry.folds]
@@ -160,22 +158,19 @@ def fold_plot(rows: list[RankedRow], primary: str, path: Path | BinaryIO) -> Pat
     ax.set_xlabel(f"{primary} per fold (points); mean and 95% CI (diamond)")
     fig.tight_layout()
     fig.savefig(path, dpi=90, format="png")
-    plt.close(fig)
     return path
 
 
 def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: Path | BinaryIO, title: str,
             unit: str = "days") -> Path | BinaryIO:
     """Kaplan-Meier curves of the high- and low-risk groups (scikit-survival's estimator)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: its global state is unsafe in the server's threads
     import numpy as np
     from sksurv.nonparametric import kaplan_meier_estimator
 
     t, e, h = np.asarray(time, float), np.asarray(event, bool), np.asarray(high_risk, bool)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for mask, label, color in ((~h, "low risk (≤ fold median)", "tab:blue"), (h, "high risk (> fold median)", "tab:red")):
         if mask.sum() and e[mask].any():
             x, y = kaplan_meier_estimator(e[mask], t[mask])
@@ -187,5 +182,4 @@ def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: P
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90, format="png")
-    plt.close(fig)
     return path

@@ -1,9 +1,8 @@
 """The served leaderboard: JSON API, HTML pages, submissions over HTTP, concurrency and a real browser.
 
 Read-only checks and the browser run against ``python -m oncobench.cli serve`` in a subprocess whose home is
-prepared first (the test process then holds no DuckDB connection: one writer process per file). Submission
-checks run uvicorn in a thread of this process, so ``api.MAX_UPLOAD_BYTES`` can be lowered and the database
-inspected once the server has stopped.
+prepared first (``tests/test_serve_cli.py`` checks the CLI on a home while it is served). Submission checks run
+uvicorn in a thread of this process, so ``api.MAX_UPLOAD_BYTES`` can be lowered.
 """
 
 from __future__ import annotations

@@ -309,9 +309,15 @@ def test_export_and_served_pages_show_every_task_with_complete_runs(runs_home, t
     from oncobench.leaderboard.api import create_app
     from oncobench.leaderboard.views import export_site
 
+    from oncobench.benchmark.tracking import Tracker
+
     home = tmp_path / "home"
     shutil.copytree(runs_home, home)  # the artifacts stay where MLflow recorded them (absolute URIs)
+    tracker = Tracker(home)  # experiments the export must skip: an unknown task, a dataset not built here
+    tracker.experiment_id("no-such-task", "tcga-mini@1.0")
+    tracker.experiment_id("pancan-type", "gse7390-metastasis@1.0")
     out = export_site(tmp_path / "site", home=home)
+    assert not (home / "datasets").exists()  # nothing was built for the second one
     pages = sorted(p.name for p in out.glob("*.html"))
     assert pages == sorted(["index.html", f"{PAGE}.html", f"{SURV_PAGE}.html"])  # os-blca is incomplete: no page
     assert re.findall(r'data-method="([^"]+)"', (out / f"{SURV_PAGE}.html").read_text(encoding="utf-8")) == ["km"]

@@ -18,7 +18,7 @@ from oncobench.benchmark.results import model_role
 from oncobench.benchmark.tasks import Task
 from oncobench.datasets.errors import OncoBenchError
 from oncobench.datasets.store import oncobench_home
-from oncobench.leaderboard.db import LeaderboardDB
+from oncobench.leaderboard.db import LeaderboardBusyError, LeaderboardDB
 from oncobench.leaderboard.entries import Entry, SubmissionError, combined_sha256
 from oncobench.leaderboard.scoring import protocol_folds, score_submission
 
@@ -75,7 +75,8 @@ def import_baselines(task: Task, *, home: Path | None = None, db: LeaderboardDB 
 def import_all_baselines(*, home: Path | None = None, db: LeaderboardDB | None = None) -> list[Entry]:
     """:func:`import_baselines` for every (task, dataset) of the home's MLflow store whose dataset is built here.
 
-    A home without a tracking store has nothing to import (and none is created).
+    A home without a tracking store has nothing to import (and none is created). A task that cannot be opened
+    (unknown, dataset not built here, unusable on it) is logged and skipped; the others are still imported.
     """
     from oncobench.benchmark.tracking import Tracker
     from oncobench.leaderboard.built import load_built_task
@@ -88,9 +89,9 @@ def import_all_baselines(*, home: Path | None = None, db: LeaderboardDB | None =
     added = []
     for task_name, dataset in sorted(set(tracker.experiments())):
         try:
-            task = load_built_task(task_name, dataset, home)
-        except OncoBenchError as exc:
+            added += import_baselines(load_built_task(task_name, dataset, home), home=home, db=db, tracker=tracker)
+        except LeaderboardBusyError:
+            raise  # not a problem of this task's runs: a partial import would pass for a complete one
+        except OncoBenchError as exc:  # unknown task, dataset not built here, task unusable on it ...
             log.warning("runs of %s on %s not imported: %s", task_name, dataset, exc)
-            continue
-        added += import_baselines(task, home=home, db=db, tracker=tracker)
     return added

@@ -29,8 +29,8 @@ def built_dataset(name: str, home: Path | None = None) -> str:
     versions = [v["version"] for v in known if v["name"] == base]
     if not versions or (version and version not in versions):
         have = f"versions here: {', '.join(versions)}" if versions else "no version of it is"
-        raise DatasetNotBuiltError(f"dataset {name!r} is not built in this home ({have}); the server does not build "
-                                   f"datasets: `oncobench datasets build {base}` does")
+        raise DatasetNotBuiltError(f"dataset {name!r} is not built in this home ({have}); leaderboard pages and the "
+                                   f"server never build one: `oncobench datasets build {base}` does")
     return name
 
 

@@ -452,7 +452,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from oncobench.leaderboard.api import serve
 
     print(f"serving the leaderboard on http://{args.host}:{args.port}/ (API: /api/tasks, /api/leaderboard/TASK)")
-    serve(args.host, args.port)
+    serve(args.host, args.port, refresh_seconds=args.refresh)
     return 0
 
 
@@ -462,6 +462,28 @@ def _cmd_tokens_create(args: argparse.Namespace) -> int:
     with LeaderboardDB() as db:
         token = db.create_token(args.name)
     print(f"token for {args.name} (shown once; only its sha256 is stored):\n{token}")
+    return 0
+
+
+def _cmd_tokens_list(args: argparse.Namespace) -> int:
+    from oncobench.leaderboard.db import LeaderboardDB
+
+    tokens = LeaderboardDB().tokens()
+    if not tokens:
+        print("no tokens yet (oncobench tokens create NAME)")
+        return 0
+    width = max(len("name"), *(len(t.name) for t in tokens)) + 2
+    print(f"{'name':<{width}}{'created':<21}{'last used':<21}revoked")
+    for t in tokens:
+        print(f"{t.name:<{width}}{t.created_at:<21}{t.last_used_at or 'never':<21}{t.revoked_at or 'no'}")
+    return 0
+
+
+def _cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    from oncobench.leaderboard.db import LeaderboardDB
+
+    LeaderboardDB().revoke_token(args.name)
+    print(f"token {args.name} revoked: requests with it now get 401")
     return 0
 
 
@@ -615,12 +637,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the leaderboard pages and JSON API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--refresh", type=float, default=60.0, metavar="SECONDS",
+                   help="import finished `oncobench run` results as baseline entries this often (default 60)")
     p.set_defaults(func=_cmd_serve)
 
     tokens = sub.add_parser("tokens", help="API tokens for submissions").add_subparsers(dest="action", required=True)
     p = tokens.add_parser("create", help="create a bearer token for NAME (printed once)")
     p.add_argument("name")
     p.set_defaults(func=_cmd_tokens_create)
+    p = tokens.add_parser("list", help="every token: name, created, last used, revoked (never the secret)")
+    p.set_defaults(func=_cmd_tokens_list)
+    p = tokens.add_parser("revoke", help="revoke NAME's token (requests with it get 401)")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_tokens_revoke)
 
     p = sub.add_parser("results", help="aggregated results of tasks from the tracking store, with paired tests")
     p.add_argument("--task", action="append", type=_name,

@@ -1,9 +1,8 @@
 """The served leaderboard: JSON API, HTML pages, submissions over HTTP, concurrency and a real browser.
 
 Read-only checks and the browser run against ``python -m oncobench.cli serve`` in a subprocess whose home is
-prepared first (the test process then holds no DuckDB connection: one writer process per file). Submission
-checks run uvicorn in a thread of this process, so ``api.MAX_UPLOAD_BYTES`` can be lowered and the database
-inspected once the server has stopped.
+prepared first (``tests/test_serve_cli.py`` checks the CLI on a home while it is served). Submission checks run
+uvicorn in a thread of this process, so ``api.MAX_UPLOAD_BYTES`` can be lowered.
 """
 
 from __future__ import annotations
@@ -11,14 +10,9 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import subprocess
-import sys
-import threading
-import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +25,7 @@ from oncobench.benchmark.tasks import load_task
 from oncobench.leaderboard.db import LeaderboardDB
 from oncobench.leaderboard.scoring import score_submission
 from oncobench.leaderboard.submission import read_submission, submit
+from servers import inprocess_server, serve_subprocess
 from synthetic import class_frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,47 +60,6 @@ def task():
     return load_task("pancan-type", dataset=DATASET)
 
 
-# ---- servers ---------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, alive, describe) -> None:
-    """Poll /api/tasks until it answers (the deadline only guards against a server that never starts)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if not alive():
-            pytest.fail(f"the server at {url} exited before answering: {describe()}")
-        try:
-            if httpx.get(url + "/api/tasks", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the server at {url} did not answer /api/tasks: {describe()}")
-
-
-@contextmanager
-def inprocess_server(home: Path) -> Iterator[str]:
-    import uvicorn
-
-    from oncobench.leaderboard.api import create_app
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(home), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, thread.is_alive, lambda: "thread stopped")
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join()
-
-
 @pytest.fixture
 def api_home(tmp_path: Path) -> tuple[Path, str]:
     home = tmp_path / "home"
@@ -134,23 +88,9 @@ def served(task, tmp_path_factory) -> Iterator[dict]:
     with LeaderboardDB(home) as db:
         entries = db.entries()
     assert len(entries) == 5
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("served-log") / "serve.log"
-    env = os.environ | {"ONCOBENCH_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    with open(log, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "oncobench.cli", "serve", "--port", str(port)], cwd=ROOT,
-                                env=env, stdout=err, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(url, lambda: proc.poll() is None, lambda: log.read_text())
+    with serve_subprocess(home, log) as (url, _):
         yield {"url": url, "home": home, "entries": entries}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ---- read endpoints and pages (subprocess server) --------------------------------------------------------

@@ -16,7 +16,7 @@ import datetime as _dt
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import duckdb
 
@@ -173,7 +173,8 @@ def store_tasks(specs: Iterable[Any], *, source: str, replace: bool = False, hom
     return written
 
 
-def loadable_tasks(pairs: Iterable[tuple[str, str | None]], *, what: str) -> list[Any]:
+def loadable_tasks(pairs: Iterable[tuple[str, str | None]], *, what: str,
+                   load: Callable[[str, str | None], Any] | None = None) -> list[Any]:
     """The tasks of (name, dataset) pairs that load on their data; the others are logged as skipped.
 
     For listings over many tasks (leaderboard pages, export, API, cross-task ranks): a task whose definition no
@@ -182,10 +183,11 @@ def loadable_tasks(pairs: Iterable[tuple[str, str | None]], *, what: str) -> lis
     """
     from oncobench.benchmark.tasks import load_task
 
+    load = load or (lambda name, dataset: load_task(name, dataset=dataset))
     out = []
     for name, dataset in pairs:
         try:
-            task = load_task(name, dataset=dataset)
+            task = load(name, dataset)
             task.patients  # the definition against the data: a vanished column or endpoint fails here
         except Exception as exc:  # noqa: BLE001  any failure of one definition is that task's alone
             log.warning("%s: task %s on %s skipped (its definition does not load: %s)", what, name, dataset, exc)

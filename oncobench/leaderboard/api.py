@@ -7,6 +7,9 @@ The body size is enforced while it streams (Starlette sets no limit of its own).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations (Request) at run time.
+import asyncio
+import io
+import logging
 import re
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -16,8 +19,14 @@ from typing import Any, AsyncIterator
 from oncobench.datasets.errors import OncoBenchError
 from oncobench.leaderboard.entries import DuplicateSubmissionError, Entry, SubmissionError, nan_to_none
 
+log = logging.getLogger(__name__)
+
 MAX_UPLOAD_BYTES = 50 * 2**20
-PAGE = re.compile(r"^[A-Za-z0-9._-]+$")
+PLOT = re.compile(r"([A-Za-z0-9._-]+)_(folds|km)\.png")
+REFRESH_SECONDS = 60.0
+# The endpoint reads the raw body itself (to enforce the size while it streams); this tells the OpenAPI schema.
+SUBMISSION_BODY = {"requestBody": {"required": True, "content": {
+    "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def entry_json(entry: Entry, rank: int | None = None, tied: bool = False) -> dict[str, Any]:
@@ -32,34 +41,60 @@ def entry_json(entry: Entry, rank: int | None = None, tied: bool = False) -> dic
     })
 
 
-def create_app(home: Path | None = None):
-    """The FastAPI application over the OncoBench home's leaderboard."""
+def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SECONDS):
+    """The FastAPI application over the OncoBench home's leaderboard.
+
+    At start-up, and then every ``refresh_seconds`` in the background, the finished runs of every task in the
+    home's MLflow store are imported as baseline entries; requests themselves never build, download or write
+    anything (except a submission with a valid token).
+    """
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
 
-    from oncobench.benchmark.tasks import load_task
     from oncobench.datasets.store import oncobench_home
     from oncobench.leaderboard import site
-    from oncobench.leaderboard.db import LeaderboardDB
+    from oncobench.leaderboard.baselines import import_all_baselines
+    from oncobench.leaderboard.built import load_built_task
+    from oncobench.leaderboard.db import LeaderboardBusyError, LeaderboardDB
     from oncobench.leaderboard.submission import prepare_submission
-    from oncobench.leaderboard.views import page_name, ranked, render_task, task_summary, task_tasks
+    from oncobench.leaderboard.views import draw_plot, page_name, ranked, render_task, task_summary, task_tasks
 
     home = home or oncobench_home()
     db = LeaderboardDB(home)
-    plot_dir = db.root / "plots"
-    plot_dir.mkdir(exist_ok=True)
+
+    def refresh() -> None:
+        try:
+            added = import_all_baselines(home=home, db=db)
+        except Exception:  # a failed refresh must not stop the server; the next one tries again
+            log.exception("importing finished runs as baseline entries failed")
+            return
+        if added:
+            log.info("imported %d baseline entries", len(added))
+
+    async def refresh_forever() -> None:
+        while True:
+            await asyncio.sleep(refresh_seconds)
+            await run_in_threadpool(refresh)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        db.close()
+        await run_in_threadpool(refresh)
+        refresher = asyncio.create_task(refresh_forever())
+        try:
+            yield
+        finally:
+            refresher.cancel()
 
     app = FastAPI(title="OncoBench leaderboard", version="1", lifespan=lifespan)
 
+    @app.exception_handler(LeaderboardBusyError)
+    async def busy(request: Request, exc: LeaderboardBusyError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "5"})
+
     @lru_cache(maxsize=64)
     def task_of(name: str, dataset: str | None) -> Any:
-        return load_task(name, dataset=dataset)
+        return load_built_task(name, dataset, home)
 
     def find_task(name: str, dataset: str | None) -> Any:
         try:
@@ -73,7 +108,7 @@ def create_app(home: Path | None = None):
     @app.get("/index.html", response_class=HTMLResponse)
     def index() -> str:
         summaries = []
-        for task in task_tasks(db):
+        for task in task_tasks(db, home):
             rows, _ = ranked(task, db)
             summaries.append(task_summary(task, rows) | {"page": page_name(task)})
         return site.index_page(summaries, link="/{page}.html")
@@ -81,7 +116,7 @@ def create_app(home: Path | None = None):
     @app.get("/api/tasks")
     def api_tasks() -> list[dict[str, Any]]:
         out = []
-        for task in task_tasks(db):
+        for task in task_tasks(db, home):
             rows, _ = ranked(task, db)
             out.append(task_summary(task, rows))
         return out
@@ -95,26 +130,34 @@ def create_app(home: Path | None = None):
 
     @app.get("/plots/{name}")
     def plot(name: str) -> Any:
-        if not PAGE.match(name) or not name.endswith(".png") or not (plot_dir / name).is_file():
-            raise HTTPException(status_code=404, detail="no such plot")
-        return FileResponse(plot_dir / name, media_type="image/png")
+        # drawn in memory when asked for: a read request writes nothing in the home
+        match = PLOT.fullmatch(name)
+        for task in task_tasks(db, home) if match else []:
+            if page_name(task) == match[1]:
+                png = io.BytesIO()
+                if draw_plot(task, db, match[2], ranked(task, db)[0], png):
+                    return Response(png.getvalue(), media_type="image/png")
+        raise HTTPException(status_code=404, detail="no such plot")
 
     @app.get("/{page}.html", response_class=HTMLResponse)
     def task_html(page: str) -> str:
-        for task in task_tasks(db):
+        for task in task_tasks(db, home):
             if page_name(task) == page:
-                return render_task(task, db, plot_dir, plot_prefix="/plots/")
+                return render_task(task, db, None, plot_prefix="/plots/")
         raise HTTPException(status_code=404, detail=f"no leaderboard page {page!r}")
 
-    @app.post("/api/submissions", status_code=201)
+    @app.post("/api/submissions", status_code=201, openapi_extra=SUBMISSION_BODY)
     async def submit(request: Request, task: str, dataset: str | None = None) -> Any:
         auth = request.headers.get("authorization", "")
         if not auth.lower().startswith("bearer "):
             raise HTTPException(status_code=401, detail="missing bearer token (oncobench tokens create NAME)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        submitter = await run_in_threadpool(db.token_name, auth[7:].strip())
-        if submitter is None:
+        token = await run_in_threadpool(db.authenticate, auth[7:].strip())
+        if token is None:
             raise HTTPException(status_code=403, detail="unknown token")
+        if token.revoked:
+            raise HTTPException(status_code=401, detail="revoked token", headers={"WWW-Authenticate": "Bearer"})
+        submitter = token.name
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in ("application/zip", "application/x-zip-compressed"):
             raise HTTPException(status_code=415, detail=f"content type {content_type or 'missing'!r}; expected application/zip")
@@ -143,8 +186,9 @@ def create_app(home: Path | None = None):
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, home: Path | None = None) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, home: Path | None = None,
+          refresh_seconds: float = REFRESH_SECONDS) -> None:
     import uvicorn
 
-    # one process: DuckDB allows one writer process per database file
-    uvicorn.run(create_app(home), host=host, port=port, workers=1, log_level="warning")
+    # One worker: the leaderboard file is opened per operation, so the CLI can use the home while this serves.
+    uvicorn.run(create_app(home, refresh_seconds=refresh_seconds), host=host, port=port, workers=1, log_level="warning")

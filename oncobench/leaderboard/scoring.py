@@ -6,10 +6,11 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from oncobench.benchmark.aggregate import summarize_metrics
 from oncobench.benchmark.evaluator import EVALUATOR_VERSION, PredictionError, input_schema
 from oncobench.benchmark.tasks import Task
+from oncobench.leaderboard.copies import copied_seeds
 from oncobench.leaderboard.entries import Entry, FoldScore, SubmissionError, combined_sha256, split_key
+from oncobench.leaderboard.intervals import fold_summary
 
 
 def protocol_folds(task: Task) -> list[int]:
@@ -24,10 +25,13 @@ def protocol_key(task: Task) -> str:
 def score_submission(task: Task, frames: Mapping[tuple[int, int], pl.DataFrame], *, method: str, status: str,
                      role: str = "model", meta: dict[str, Any] | None = None,
                      valid: Mapping[tuple[int, int], dict[str, float]] | None = None,
-                     reported: set[tuple[int, int]] = frozenset()) -> Entry:
+                     reported: set[tuple[int, int]] = frozenset(), distinct_seeds: bool = True) -> Entry:
     """Evaluate every (fold, seed) frame; all problems of all folds are gathered into one :class:`SubmissionError`.
 
     ``reported``: (fold, seed) keys whose file was unreadable (already a problem): not listed again as missing.
+    ``distinct_seeds``: refuse seeds of a fold that hold the same predictions (a submission's copies); the
+    baselines' own runs pass False, since a deterministic model gives every seed the same predictions (the
+    interval over folds is not narrowed by them either way).
     """
     folds = protocol_folds(task)
     problems = []
@@ -39,6 +43,8 @@ def score_submission(task: Task, frames: Mapping[tuple[int, int], pl.DataFrame],
         problems.append(f"missing predictions for (fold, seed) {missing}; task {task.name} needs folds {folds} for every seed")
     if extra:
         problems.append(f"(fold, seed) {extra} are not folds of task {task.name} (folds {folds})")
+    if distinct_seeds:
+        problems += copied_seeds({k: v for k, v in frames.items() if k in expected})
     scores: list[FoldScore] = []
     for fold, seed in sorted(set(frames) & expected):
         split = task.get_split(fold, 0)
@@ -53,7 +59,7 @@ def score_submission(task: Task, frames: Mapping[tuple[int, int], pl.DataFrame],
         raise SubmissionError(problems)
     return Entry(
         task=task.name, dataset=task.dataset.id, split_key=protocol_key(task), evaluator_version=EVALUATOR_VERSION,
-        method=method, status=status, folds=tuple(scores), summary=summarize_metrics([s.test for s in scores]),
+        method=method, status=status, folds=tuple(scores), summary=fold_summary(scores),
         primary=task.spec.primary, predictions_sha256=combined_sha256([s.predictions_sha256 for s in scores]),
         role=role, meta=dict(meta or {}),
     )

@@ -12,7 +12,7 @@ import html
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from oncobench.benchmark.aggregate import format_summary
 from oncobench.leaderboard.ranking import RankedRow
@@ -53,9 +53,14 @@ def esc(value: Any) -> str:
 
 
 def csv_safe(value: Any) -> str:
-    """A cell a spreadsheet will not run as a formula (OWASP: prefix with a single quote)."""
+    """A cell a spreadsheet will not run as a formula (OWASP: prefix with a single quote); spreadsheets skip
+    leading blanks before they look for ``=``, so those count too."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_START) or text.lstrip(" \n").startswith(FORMULA_START) else text
+
+
+# Submitter text in a plot is shown as it is: no mathtext ('$' would start it, and it can raise) and no TeX.
+LITERAL = {"parse_math": False, "usetex": False}
 
 
 def _page(title: str, body: str) -> str:
@@ -148,14 +153,12 @@ def leaderboard_csv(rows: list[RankedRow], primary: str) -> str:
     return buf.getvalue()
 
 
-def fold_plot(rows: list[RankedRow], primary: str, path: Path) -> Path:
+def fold_plot(rows: list[RankedRow], primary: str, path: Path | BinaryIO) -> Path | BinaryIO:
     """Per-fold scores as points, mean and 95 % CI as a bar, one row per entry (best at the top)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: its global state is unsafe in the server's threads
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(rows), 2) + 1.2))
+    fig = Figure(figsize=(8, 0.45 * max(len(rows), 2) + 1.2))
+    ax = fig.subplots()
     for i, r in enumerate(rows):
         y = len(rows) - 1 - i
         scores = [f.test.get(primary, math.nan) for f in r.entry.folds]
@@ -166,26 +169,23 @@ def fold_plot(rows: list[RankedRow], primary: str, path: Path) -> Path:
             high = s["ci_high"] if not math.isnan(s["ci_high"]) else s["mean"]
             ax.errorbar([s["mean"]], [y], xerr=[[s["mean"] - low], [high - s["mean"]]], fmt="D", color="black", capsize=3)
     ax.set_yticks(range(len(rows)))
-    # submitter text: '$' would start matplotlib mathtext (and can make it raise)
-    ax.set_yticklabels([f"{r.entry.method} v{r.entry.version}".replace("$", r"\$") for r in reversed(rows)])
+    ax.set_yticklabels([f"{r.entry.method} v{r.entry.version}" for r in reversed(rows)], **LITERAL)
     ax.set_xlabel(f"{primary} per fold (points); mean and 95% CI (diamond)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig.savefig(path, dpi=90, format="png")
     return path
 
 
-def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: Path, title: str, unit: str = "days") -> Path:
+def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: Path | BinaryIO, title: str,
+            unit: str = "days") -> Path | BinaryIO:
     """Kaplan-Meier curves of the high- and low-risk groups (scikit-survival's estimator)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: its global state is unsafe in the server's threads
     import numpy as np
     from sksurv.nonparametric import kaplan_meier_estimator
 
     t, e, h = np.asarray(time, float), np.asarray(event, bool), np.asarray(high_risk, bool)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for mask, label, color in ((~h, "low risk (≤ fold median)", "tab:blue"), (h, "high risk (> fold median)", "tab:red")):
         if mask.sum() and e[mask].any():
             x, y = kaplan_meier_estimator(e[mask], t[mask])
@@ -193,9 +193,8 @@ def km_plot(time: list[float], event: list[bool], high_risk: list[bool], path: P
     ax.set_xlabel(f"time ({unit})")
     ax.set_ylabel("survival probability")
     ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, **LITERAL)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig.savefig(path, dpi=90, format="png")
     return path

@@ -13,6 +13,7 @@ import re
 import tomllib
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -57,10 +58,14 @@ def _read_members(source: Path | bytes) -> tuple[dict[str, bytes], list[str]]:
     if len(infos) > MAX_FILES:
         return {}, [f"{len(infos)} archive members; at most {MAX_FILES}"]
     total = 0
+    counts = Counter(info.filename for info in infos if not info.is_dir())
+    for name in sorted(n for n, k in counts.items() if k > 1):
+        # zipfile would let the last one win silently; which copy is "the" file is not ours to guess
+        problems.append(f"{name!r}: {counts[name]} archive members have this name; member names must be unique")
     for info in infos:
         name = info.filename
         pure = PurePosixPath(name)
-        if info.is_dir():
+        if info.is_dir() or counts[name] > 1:
             continue
         if name.startswith("/") or "\\" in name or ".." in pure.parts or len(pure.parts) != 1:
             problems.append(f"{name!r}: member names must be plain file names (no folders, '..' or absolute paths)")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -14,7 +15,10 @@ from oncobench.leaderboard.db import LeaderboardDB
 from oncobench.leaderboard.ranking import RankedRow, latest_versions, rank
 from oncobench.leaderboard.scoring import protocol_key
 from oncobench.benchmark.evaluator import EVALUATOR_VERSION
+from oncobench.datasets.errors import OncoBenchError
 from oncobench.leaderboard import site
+
+log = logging.getLogger(__name__)
 
 
 def ranked(task: Task, db: LeaderboardDB, *, all_versions: bool = False) -> tuple[list[RankedRow], int]:
@@ -54,25 +58,47 @@ def km_groups(task: Task, db: LeaderboardDB, rows: list[RankedRow]) -> tuple[lis
     return time, event, high, f"{top.method} v{top.version}: test patients of every fold, seed {seed}"
 
 
-def task_tasks(db: LeaderboardDB) -> list[Task]:
-    """The tasks with leaderboard entries; one whose definition no longer loads is logged and skipped."""
+def task_tasks(db: LeaderboardDB, home: Path | None = None) -> list[Task]:
+    """The tasks with entries, on datasets built in the home; one whose definition or dataset no longer loads is
+    logged and skipped (it never takes down the other pages)."""
     from oncobench.benchmark.task_store import loadable_tasks
+    from oncobench.leaderboard.built import load_built_task
 
-    return loadable_tasks(db.tasks(), what="leaderboard")
+    return loadable_tasks(db.tasks(), what="leaderboard", load=lambda name, dataset: load_built_task(name, dataset, home))
 
 
-def render_task(task: Task, db: LeaderboardDB, plot_dir: Path, plot_prefix: str = "",
+PLOTS = {"folds": "Scores per fold", "km": "Kaplan-Meier curves of the top entry's risk groups"}
+
+
+def draw_plot(task: Task, db: LeaderboardDB, kind: str, rows: list[RankedRow], target: Path | BinaryIO | None) -> bool:
+    """Draw the task's ``kind`` plot (see :data:`PLOTS`) to ``target``; False when the task has no such plot.
+
+    ``target=None`` only says whether the plot exists (the server draws a plot when it is asked for, in memory).
+    """
+    if not rows:
+        return False
+    if kind == "folds":
+        if target is not None:
+            site.fold_plot(rows, task.spec.primary, target)
+        return True
+    if kind == "km":
+        km = km_groups(task, db, rows)
+        if km is not None and target is not None:
+            site.km_plot(*km[:3], target, km[3], unit=(task.endpoint or {}).get("unit", "days"))
+        return km is not None
+    return False
+
+
+def render_task(task: Task, db: LeaderboardDB, plot_dir: Path | None, plot_prefix: str = "",
                 ranking: tuple[list[RankedRow], int] | None = None) -> str:
+    """The task's page; its plots are drawn into ``plot_dir`` (None: only linked, for the server to draw)."""
     rows, others = ranking if ranking is not None else ranked(task, db)
     plots: dict[str, str] = {}
-    if rows:
-        stem = f"{task.name}__{task.dataset.id.replace('@', '_')}"
-        site.fold_plot(rows, task.spec.primary, plot_dir / f"{stem}_folds.png")
-        plots["Scores per fold"] = f"{plot_prefix}{stem}_folds.png"
-        km = km_groups(task, db, rows)
-        if km is not None:
-            site.km_plot(*km[:3], plot_dir / f"{stem}_km.png", km[3], unit=(task.endpoint or {}).get("unit", "days"))
-            plots["Kaplan-Meier curves of the top entry's risk groups"] = f"{plot_prefix}{stem}_km.png"
+    stem = page_name(task)
+    for kind, title in PLOTS.items():
+        target = None if plot_dir is None else plot_dir / f"{stem}_{kind}.png"
+        if draw_plot(task, db, kind, rows, target):
+            plots[title] = f"{plot_prefix}{stem}_{kind}.png"
     from oncobench.leaderboard.comparisons import paired_cells
 
     return site.task_page(task_summary(task, rows), rows, plots=plots, others=others, paired=paired_cells(task, rows))
@@ -83,13 +109,20 @@ def page_name(task: Task) -> str:
 
 
 def export_site(out: Path, *, home: Path | None = None) -> Path:
-    """Write the static site (index, one page + CSV + plots per task) to ``out``, replacing it in one rename."""
+    """Write the static site (index, one page + CSV + plots per task) to ``out``, replacing it in one rename.
+
+    The finished runs of every task in the home's MLflow store are imported as baseline entries first, so the
+    site shows every task with complete results.
+    """
+    from oncobench.leaderboard.baselines import import_all_baselines
+
     out = Path(out)
     tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
     tmp.mkdir(parents=True)
     try:
         with LeaderboardDB(home) as db:
-            tasks = task_tasks(db)
+            import_all_baselines(home=home, db=db)
+            tasks = task_tasks(db, home)
             summaries, ranked_rows = [], {}
             for task in tasks:
                 name = page_name(task)

@@ -15,7 +15,7 @@ import polars as pl
 
 from oncobench.baselines.registry import parse_model_spec
 from oncobench.benchmark import compare
-from oncobench.benchmark.aggregate import format_summary, summarize
+from oncobench.benchmark.aggregate import format_summary, summarize, summarize_units
 from oncobench.benchmark.evaluator import ID, LOWER_IS_BETTER, survival_columns
 from oncobench.benchmark.metrics.survival import harrell_c, uno_c
 from oncobench.benchmark.tasks import Split, Task
@@ -98,8 +98,9 @@ def results_table(task: Task, home: Path | None = None, *, n_boot: int = 1000) -
         row = {"model": model, "role": model_role(model),
                "class": compare.modality_class(model, task.inputs, _registered_modalities(model)),
                "jobs": group.height, "seeds": group["seed"].n_unique(), "folds_done": n_done, "folds_expected": expected}
+        units = list(zip(group["repeat"].to_list(), group["fold"].to_list()))
         for m in metrics:
-            s = summarize(group[m].to_list() if m in group.columns else [])
+            s = summarize_units(zip(units, group[m].to_list() if m in group.columns else []), m)
             row |= {f"{m}_mean": s["mean"], f"{m}_sd": s["sd"], f"{m}_ci_low": s["ci_low"], f"{m}_ci_high": s["ci_high"]}
         row["mean"] = row[f"{primary}_mean"]
         rows.append(row)

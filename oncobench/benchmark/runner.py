@@ -283,9 +283,11 @@ def _log_aggregates(tracker: "Tracker", tasks: Sequence[Task], grid: list[tuple[
     for task in tasks:
         finished = tracker.finished(task)
         for model in sorted({job.model for t, job in grid if t is task}):
-            rows = [r.test for key, r in finished.items() if r.tags.get("model") == model]
-            if rows:
-                tracker.log_aggregates(tracker.parent(task, model), summarize_metrics(rows), len(rows))
+            runs = [r for r in finished.values() if r.tags.get("model") == model]
+            if runs:
+                units = [tuple(r.job_key.rsplit("|", 3)[1:3]) for r in runs]  # (r<repeat>, f<fold>): seeds share a fold
+                tracker.log_aggregates(tracker.parent(task, model), summarize_metrics([r.test for r in runs], units),
+                                       len(runs))
 
 
 def _execute_ray(todo: list[Job], tasks: dict[str, Task], address: str | None) -> Iterable[tuple[Job, Predicted | None, str | None]]:

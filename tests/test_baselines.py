@@ -223,7 +223,7 @@ def test_register_model_validates_metadata() -> None:
         register_model("t-bad1", kinds=("binary",), missing="zero", **common)(lambda: None)
     with pytest.raises(ValueError, match=r"unknown task kinds \['regression'\]"):
         register_model("t-bad2", kinds=("regression",), missing="impute", **common)(lambda: None)
-    with pytest.raises(ValueError, match="':' is reserved for the fusion suffix"):
+    with pytest.raises(ValueError, match="':' and '/' are reserved for the spec suffixes"):
         register_model("t:bad3", kinds=("binary",), missing="impute", **common)(lambda: None)
     with pytest.raises(ValueError, match="summary and reference are required"):
         register_model("t-bad4", summary="", reference="r", kinds=("binary",), modality_handling="m",

@@ -36,10 +36,7 @@ RECIPES: dict[str, Callable[..., Path]] = {
 def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True) -> Path:
     """Build recipe ``name`` (or a dataset card ``*.toml``; its paths relative to ``raw_dir`` when given) into the store."""
     if name.endswith(".toml"):
-        from oncobench.datasets.build import write_dataset
-        from oncobench.datasets.sources.generic import card_content
-
-        return write_dataset(card_content(Path(name), raw_dir=raw_dir))
+        return build_card(Path(name), raw_dir=raw_dir)[0]
     if name not in RECIPES:
         import difflib
 
@@ -47,3 +44,22 @@ def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | No
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise DatasetNotFoundError(f"no recipe {name!r}{hint} Known recipes: {', '.join(RECIPES)}")
     return RECIPES[name](raw_dir=raw_dir, cache_dir=cache_dir, progress=progress)
+
+
+def build_card(card_path: Path, *, raw_dir: Path | None = None) -> tuple[Path, list[str]]:
+    """Build a dataset card, then store its ``[[tasks]]`` (checked against the built data); the folder and task names.
+
+    The tasks' ``dataset`` defaults to the card's name without a version, so they follow later versions
+    (e.g. ``splits import``'s ``VERSION+splits.NAME``); an unchanged definition stored again is a no-op.
+    """
+    from oncobench.datasets.build import write_dataset
+    from oncobench.datasets.sources.generic import card_content, read_card
+
+    card = read_card(card_path, raw_dir)
+    folder = write_dataset(card_content(card_path, raw_dir=raw_dir))
+    if not card.tasks:
+        return folder, []
+    from oncobench.benchmark.task_cards import register_card_tasks
+
+    specs = register_card_tasks(card.tasks, dataset=card.name, source=f"dataset card {card_path}")
+    return folder, [s.name for s in specs]

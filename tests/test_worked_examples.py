@@ -24,8 +24,6 @@ import polars as pl
 import pytest
 from sksurv.metrics import concordance_index_censored
 
-pytestmark = pytest.mark.realdata
-
 REPO = Path(__file__).resolve().parents[1]
 README_RAW = "../shared/data/raw"
 ACC = "tcga_acc_miniacc_5assays/derived"
@@ -113,6 +111,7 @@ def test_readme_commands_are_cli_only_and_cheap() -> None:
         "oncobench run --task paad-os-wissel --models coxnet --repeats 0,1,2"]  # 3 of the 100 subsamplings (CI)
 
 
+@pytest.mark.realdata
 def test_acc_build_counts_match_the_raw_files(worked, raw_dir: Path) -> None:
     runs = worked[0]["acc"]
     build = _output(runs, "oncobench datasets build")
@@ -137,6 +136,7 @@ def test_acc_build_counts_match_the_raw_files(worked, raw_dir: Path) -> None:
     assert info["patients"] == 78 and info["dataset"] == "tcga-acc-miniacc@1.0"
 
 
+@pytest.mark.realdata
 def test_paad_build_and_imported_scheme_match_the_raw_files(worked, raw_dir: Path) -> None:
     runs, home = worked[0]["paad"], worked[2]
     truth = _paad_truth(raw_dir)
@@ -181,6 +181,7 @@ def _results_rows(text: str) -> dict[str, dict[str, str]]:
     return rows
 
 
+@pytest.mark.realdata
 def test_results_list_models_beside_clinical_reference_and_control(worked) -> None:
     acc = _results_rows(_output(worked[0]["acc"], "oncobench results"))
     assert acc == {"acc-os": {"coxnet": "model", "clinical-cox": "clinical reference", "km": "control"},
@@ -191,6 +192,7 @@ def test_results_list_models_beside_clinical_reference_and_control(worked) -> No
     assert re.search(r"^coxnet\s+model\s+3\s+3/3", paad_text, re.MULTILINE)  # repeats 0, 1, 2: one fold each
 
 
+@pytest.mark.realdata
 @pytest.mark.parametrize("example,task,dataset", [("acc", "acc-os", "tcga-acc-miniacc@1.0"),
                                                    ("paad", "paad-os-wissel", "tcga-paad-wissel@1.0+splits.wissel100")])
 def test_submission_is_accepted_and_rescored(worked, raw_dir: Path, example: str, task: str, dataset: str) -> None:
@@ -214,6 +216,7 @@ def test_submission_is_accepted_and_rescored(worked, raw_dir: Path, example: str
     assert re.search(r"my-method\s+1\s+verified\s+model", board)
 
 
+@pytest.mark.realdata
 def test_exported_site_has_every_task_page(worked) -> None:
     site = worked[1] / "site"
     pages = {"acc-os__tcga-acc-miniacc_1.0.html", "acc-c1a-c1b__tcga-acc-miniacc_1.0.html",
@@ -226,6 +229,7 @@ def test_exported_site_has_every_task_page(worked) -> None:
     assert "my-method" in (site / "acc-os__tcga-acc-miniacc_1.0.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.realdata
 def test_card_imports_splits_and_stores_a_task_on_them(raw_dir: Path, tmp_path: Path) -> None:
     """``[[splits.import]]`` and ``[[tasks]]`` in the dataset card: one build imports the scheme and stores the task."""
     card = tmp_path / "card.toml"
@@ -262,15 +266,68 @@ covariates = ["age", "sex"]
         raw.group_by("iter", "set").len()["len"].sort().to_list()  # 100 x (64 train, 17 test)
 
 
+_TINY = """name = "tiny"
+version = "1"
+[clinical]
+path = "c.csv"
+id_column = "patient"
+[[endpoints]]
+name = "OS"
+time_column = "days"
+event_column = "dead"
+[[modalities]]
+name = "clinical"
+path = "c.csv"
+orientation = "patients_x_features"
+id_column = "patient"
+select = ["patient", "age"]
+"""
+
+
+def _tiny_card(tmp_path: Path, tasks: str) -> Path:
+    rows = [f"P{i},{40 + i % 30},{100 + 17 * i},{i % 3 == 0:d}" for i in range(40)]
+    (tmp_path / "c.csv").write_text("patient,age,days,dead\n" + "\n".join(rows) + "\n")
+    card = tmp_path / "card.toml"
+    card.write_text(_TINY + tasks)
+    return card
+
+
 def test_card_tasks_key_must_hold_tables(tmp_path: Path) -> None:
     from oncobench.datasets.errors import InputFormatError
     from oncobench.datasets.sources.generic import read_card
 
-    (tmp_path / "c.csv").write_text("patient,age\nP1,1\n")
-    card = tmp_path / "card.toml"
-    card.write_text('name = "x"\nversion = "1"\ntasks = ["os"]\n[clinical]\npath = "c.csv"\nid_column = "patient"\n'
-                    '[[modalities]]\nname = "clinical"\npath = "c.csv"\norientation = "patients_x_features"\nid_column = "patient"\n')
+    card = _tiny_card(tmp_path, "")
+    card.write_text('tasks = ["os"]\n' + card.read_text())
     with pytest.raises(InputFormatError, match=r"\[\[tasks\]\] #1 is not a table"):
         read_card(card)
-    card.write_text(card.read_text().replace('tasks = ["os"]\n', "") + '[[tasks]]\nname = "t"\nkind = "survival"\ntarget = "OS"\n')
+    card = _tiny_card(tmp_path, '[[tasks]]\nname = "t"\nkind = "survival"\ntarget = "OS"\n')
     assert read_card(card).tasks == ({"name": "t", "kind": "survival", "target": "OS"},)
+
+
+def test_card_tasks_are_stored_at_build_and_checked_before_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from oncobench.benchmark.task_cards import TaskCardError
+    from oncobench.benchmark.task_store import stored_spec
+    from oncobench.cli import main
+    from oncobench.datasets.recipes import build_card
+    from oncobench.datasets.store import oncobench_home
+
+    bad = _tiny_card(tmp_path, '[[tasks]]\nname = "tiny-os"\nkinds = "survival"\ntarget = "OS"\n'
+                               '[[tasks]]\nname = "os-brca"\nkind = "survival"\ntarget = "OS"\n')
+    with pytest.raises(TaskCardError) as caught:
+        build_card(bad)
+    assert caught.value.problems[0].startswith("tasks[0] ('tiny-os'): unknown key 'kinds' (did you mean 'kind'?)")
+    assert caught.value.problems[-1] == "tasks[1] ('os-brca').name: 'os-brca' is a built-in task; choose another name"
+    assert main(["datasets", "build", str(bad)]) == 2  # the CLI: one error line with every problem
+    assert "3 problems" in capsys.readouterr().err
+    assert not (oncobench_home() / "datasets" / "tiny").exists()  # refused before the build: the version is free
+    good = _tiny_card(tmp_path, '[[tasks]]\nname = "tiny-os"\nkind = "survival"\ntarget = "OS"\ncovariates = ["age"]\n')
+    assert main(["datasets", "build", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "endpoint OS: 40 patients, 14 events (time in days)" in out and "tasks stored: tiny-os" in out
+    spec = stored_spec("tiny-os")
+    assert (spec.dataset, spec.kind, spec.target, spec.covariates) == ("tiny", "survival", "OS", ("age",))
+    changed = _tiny_card(tmp_path, '[[tasks]]\nname = "tiny-os"\nkind = "survival"\ntarget = "OS"\n')
+    changed.write_text(changed.read_text().replace('version = "1"', 'version = "2"'))
+    with pytest.raises(TaskCardError, match="task 'tiny-os' is already stored with another definition"):
+        build_card(changed)
+    assert not (oncobench_home() / "datasets" / "tiny" / "2").exists()

@@ -67,12 +67,17 @@ def _cmd_datasets_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_datasets_build(args: argparse.Namespace) -> int:
-    from oncobench.datasets.recipes import build_recipe
+    from oncobench.datasets.recipes import build_card, build_recipe
 
-    folder = build_recipe(args.name, raw_dir=args.raw_dir, cache_dir=args.cache_dir, progress=not args.quiet)
+    if not args.name.endswith(".toml"):
+        folder = build_recipe(args.name, raw_dir=args.raw_dir, cache_dir=args.cache_dir, progress=not args.quiet)
+        print(f"built {args.name} at {folder}")
+        return 0
+    folder, tasks = build_card(Path(args.name), raw_dir=args.raw_dir)
     print(f"built {args.name} at {folder}")
-    if args.name.endswith(".toml"):
-        _print_card_build_report(folder)
+    _print_card_build_report(folder)
+    if tasks:
+        print(f"tasks stored: {', '.join(tasks)}")
     return 0
 
 

@@ -26,7 +26,7 @@ PATHS = (str, list)
 TOP_KEYS: dict[str, tuple[bool, Kind]] = {
     "name": (True, str), "version": (True, (str, int)), "description": (False, str), "licence": (False, str),
     "citation": (False, str), "clinical": (True, dict), "modalities": (True, list), "endpoints": (False, list),
-    "splits": (False, dict),
+    "splits": (False, dict), "tasks": (False, list),
 }
 # keys shared by every table a card reads
 TABLE_KEYS: dict[str, tuple[bool, Kind]] = {
@@ -175,6 +175,8 @@ class DatasetCard:
     group: str | None = None
     split_imports: tuple[SplitImportSpec, ...] = ()
     base: Path | None = None
+    # [[tasks]] tables, kept as written: checked against the built dataset (task_cards.register_card_tasks)
+    tasks: tuple[dict[str, Any], ...] = ()
 
     # the fields of the first card format, kept for callers of that API
     @property
@@ -392,6 +394,10 @@ def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, p
             raws = [entry["path"]] if isinstance(entry["path"], str) else entry["path"]
             paths = [problems.check(_inside, path, base, r, where, base_name, any_suffix=True) for r in raws]
             imports.append(SplitImportSpec(entry["scheme"], entry["layout"], tuple(p for p in paths if p)))
+    tasks_raw = data.get("tasks", []) if isinstance(data.get("tasks"), list) else []
+    for i, entry in enumerate(tasks_raw):
+        if not isinstance(entry, dict):
+            problems.check(_raise, InputFormatError(path, f"[[tasks]] #{i + 1} is not a table", expected="[[tasks]] tables"))
     clinical_raw = clinical_raw or {}
     return DatasetCard(
         path=path, name=str(data.get("name", "")), version=str(data.get("version", "")),
@@ -401,6 +407,7 @@ def _parse_card(path: str | Path, raw_dir: str | Path | None, extension: bool, p
         endpoints=tuple(endpoints), modalities=tuple(specs), split_seed=splits.get("seed", 0),
         n_folds=splits.get("n_folds", 5), n_repeats=splits.get("n_repeats", 1), stratify=splits.get("stratify"),
         group=splits.get("group"), split_imports=tuple(imports), base=base,
+        tasks=tuple(t for t in tasks_raw if isinstance(t, dict)),
     )
 
 
@@ -476,4 +483,11 @@ orientation = "features_x_patients"
 id_column = 0
 hdf5 = { values = "beta", rows = "cpg", columns = "samples" }
 allow_missing = true
+
+# [[tasks]]                         # tasks on this dataset, stored when it is built (keys: `oncobench tasks add -h`)
+# name = "os-my-cohort"
+# kind = "survival"                 # classification, binary, survival, clustering, translation
+# target = "OS"                     # an endpoint, or a clinical column for the other kinds
+# scheme = "kfold"                  # a drawn or an imported scheme
+# covariates = ["age", "sex"]       # the clinical reference's features
 '''

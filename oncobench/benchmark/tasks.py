@@ -58,7 +58,7 @@ class TaskSpec:
     description: str
     primary: str
     secondary: tuple[str, ...] = ()
-    dataset: str = "tcga-pancan"
+    dataset: str = "tcga-pancan@1.0"  # a pinned version: a newer build never changes a task's results
     scheme: str = "kfold"
     cohorts: tuple[str, ...] | None = None
     comparable: bool = False
@@ -137,8 +137,9 @@ class Task:
         wanted = list(self.spec.cohorts) if self.spec.cohorts else sorted(set(self._clinical["cohort"].to_list()))
         presence = self.dataset.presence.join(self._clinical.select("patient_id", "cohort"), on="patient_id")
         presence = presence.filter(pl.col("cohort").is_in(wanted))
-        mods = [m for m in self.dataset.modalities
-                if m != self.spec.target and presence[m].mean() >= self.spec.min_coverage]
+        # normal-tissue blocks (methylation_normal) enter a task only when it names them
+        mods = [m for m in self.dataset.modalities if m != self.spec.target and not m.endswith("_normal")
+                and presence[m].mean() >= self.spec.min_coverage]
         if not mods:
             raise TaskDataError(f"task {self.name}: no modality of {self.dataset.id} covers its cohorts")
         return tuple(mods)

@@ -74,7 +74,7 @@ def read_assay(folder: Path, assay: str, sample_map: dict[tuple[str, str], str],
     values = to_float32(table.column_cells(list(range(1, len(table.header)))), path=path, row_labels=features,
                         column_labels=columns)
     prov = Provenance(source="miniACC", files=(SourceFile.of(path, root or folder.parent),), transform=transform,
-                      licence=LICENCE, citation=CITATION, comparable_across_cohorts=False,
+                      licence=LICENCE, citation=CITATION, comparable_across_cohorts=modality in ("cnv", "mutation"),  # GISTIC calls, 0/1 calls
                       notes=f"{assay}: aliquot columns mapped to patients with sampleMap.csv")
     return FeatureBlock(modality, tuple(patients), tuple(features), np.ascontiguousarray(values.T), prov)
 

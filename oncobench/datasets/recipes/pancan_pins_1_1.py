@@ -21,4 +21,5 @@ PINS_1_1: tuple[PinnedFile, ...] = (
     PinnedFile('tcga_acc_miniacc_5assays/derived/miRNASeqGene.csv', None, 'bab573cef87dd4c563e7ab5d4a04e658b2119bd117cb454823ebbd0dfc741e00', 137889, 'tcga_acc_miniacc_5assays'),
     PinnedFile('tcga_acc_miniacc_5assays/derived/sampleMap.csv', None, '798bcd8e1182d001e887b9cf9beb23c47d9549407c2fd452055a07749463bc8c', 25051, 'tcga_acc_miniacc_5assays'),
     PinnedFile('tcga_acc_miniacc_5assays/derived/colData.csv', None, 'eb0b31d45e24450ea82241aeefc1898a29170ef552beae38f0b2ff014ee911fd', 25573, 'tcga_acc_miniacc_5assays'),
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_subsampling_100x_80_20.csv.gz', None, 'f01236917398aaa6e9c0e58a373680e92ef213442f2efec32f239563315bde83', 23850, 'tcga_paad_wissel2023_6omics_survival'),
 )

@@ -24,6 +24,7 @@ from oncobench.datasets.build import DatasetContent
 from oncobench.datasets.clinical import clinical_block
 from oncobench.datasets.harmonize import FeatureBlock
 from oncobench.datasets.provenance import Provenance, SourceFile
+from oncobench.datasets.split_import import read_split_files
 from oncobench.datasets.recipes import tcga_pancan as v10
 from oncobench.datasets.sources import (
     cprmt, digi, kather, methylation, miniacc, pathai, porpoise, saltz, subtypegan, wissel_paad,
@@ -121,6 +122,10 @@ def content(root: Path, progress: bool = True) -> DatasetContent:
         "clinical": [clinical_block(clinical, clin_prov)], "methylation_normal": [coad_normal],
     }
     splits, checks = v10.tcga_splits(clinical, porpoise.read_porpoise_splits(root / "porpoise_tcga14_multiomics_survival"))
+    # Wissel 2023's 100 stratified 80/20 subsamplings of the 81 PAAD patients (iteration i = repeat i)
+    wissel = read_split_files("subsampling", [root / PAAD / "derived" / "paad_subsampling_100x_80_20.csv.gz"],
+                              patients=clinical["patient_id"].to_list(), name="Wissel 2023 subsamplings")
+    splits["wissel100"] = (wissel.table, wissel.describe("wissel100", root) | {"citation": "Wissel D et al., 2023"})
     steps.update()
     sources.extend({"source": b.provenance.source, "modality": m, "files": [f.__dict__ for f in b.provenance.files]}
                    for m, bs in blocks_by_modality.items() for b in bs)

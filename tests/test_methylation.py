@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,40 @@ def test_pancan_11_coverage(pancan11, raw_dir: Path) -> None:
     from oncobench.benchmark.tasks import TaskSpec
     assert TaskSpec.__dataclass_fields__["dataset"].default == "tcga-pancan@1.0"
     json.dumps(m["card"]["merge_rules"])  # recorded, serialisable
+
+
+@pytest.mark.realdata
+def test_pancan_11_tasks_and_wissel_split(pancan11, raw_dir: Path) -> None:
+    from oncobench.benchmark.tasks import Task, task_spec
+    from oncobench.datasets.summary import merge_report
+
+    rows = _rows(raw_dir / "tcga_paad_wissel2023_6omics_survival" / "derived" / "paad_subsampling_100x_80_20.csv.gz")
+    col = rows[0]
+    first = {r[col.index("patient_id")] for r in rows[1:] if r[col.index("iter")] == "1" and r[col.index("set")] == "test"}
+    task = Task(task_spec("os-paad-methylation-wissel"), pancan11)
+    assert len(task.patients) == 81 and task.modalities == ("methylation",)
+    split = task.get_split(0, 0)
+    assert set(split.test) == first and len(split.train) + len(split.test) == 81
+    assert pancan11.manifest["splits"]["wissel100"]["n_repeats"] == 100
+    acc = Task(task_spec("acc-coc"), pancan11)
+    col_data = _rows(raw_dir / "tcga_acc_miniacc_5assays" / "derived" / "colData.csv")
+    coc = [r[col_data[0].index("COC")] for r in col_data[1:]]
+    assert acc.classes == ("COC1", "COC2", "COC3") and len(acc.patients) == sum(c != "NA" for c in coc) == 76
+    pam50 = Task(task_spec("brca-pam50-methylation"), pancan11)
+    assert pam50.modalities == ("rna", "methylation")
+    # a task that takes "every modality" of COADREAD on 1.1 never takes the normal-tissue block
+    coad = Task(replace(task_spec("os-coadread"), dataset="tcga-pancan@1.1", min_coverage=0.05), pancan11)
+    assert "methylation" in coad.modalities and "methylation_normal" not in coad.modalities
+    report = merge_report(pancan11)
+    assert "cnv          Wissel 2023 PAAD into porpoise: porpoise wins; 6642 shared values, 0 differed" in report
+    assert "brca_rjive & paad_wissel 152" in report
+
+
+def test_build_version_only_for_pancan() -> None:
+    from oncobench.datasets.errors import DatasetNotFoundError
+    from oncobench.datasets.recipes import build_recipe, tcga_pancan
+
+    with pytest.raises(DatasetNotFoundError, match="--version applies to tcga-pancan"):
+        build_recipe("tcga-mini", version="1.1")
+    with pytest.raises(DatasetNotFoundError, match=r"tcga-pancan has no version '2.0'; buildable: 1.0, 1.1"):
+        tcga_pancan.build(raw_dir=Path("."), version="2.0")

@@ -151,6 +151,25 @@ def _clinical(root: Path, porpoise_clinical: pl.DataFrame) -> tuple[pl.DataFrame
     return clinical.sort("patient_id"), sources
 
 
+def read_pathology(root: Path) -> list:
+    """The four pathology feature sources (TIL maps, PathAI HIFs, Kather tissue classes, Digi-WSI)."""
+    return [
+        saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "mmc2 - modified.xlsx"),
+        pathai.read_pathai(root / "imaging_pathai_hif2gene_hifs"),
+        kather.read_kather(root / "imaging_kather2019_crc_tissue_fractions" / "TCGA_MEASUREMENTS.xlsx"),
+        digi.read_digi(root / "digi_wsis_tcga_tnbc_pathomics" / "TCGA-cohort.csv"),
+    ]
+
+
+def clinical_provenance(root: Path) -> Provenance:
+    """Provenance of the numeric clinical covariates (TCGA-CDR)."""
+    return Provenance(
+        source="TCGA-CDR", files=(SourceFile.of(root / "tcga_cdr_pancancer_clinical" / "TCGA-CDR-SupplementalTableS1.xlsx", root),),
+        transform="age in years; is_female 1/0; AJCC pathologic stage group I-IV -> 1-4; histological grade G1-G4 -> 1-4",
+        licence="TCGA open access", citation="Liu J et al., Cell 173(2):400-416, 2018", comparable_across_cohorts=True,
+    )
+
+
 def content(root: Path, progress: bool = True) -> DatasetContent:
     """Read every source under ``root`` and assemble the dataset content."""
     steps = tqdm(total=5, desc="tcga-pancan", disable=not progress, unit="step")
@@ -161,18 +180,9 @@ def content(root: Path, progress: bool = True) -> DatasetContent:
     mirna = subtypegan.read_all_mirna(root / "subtypegan_tcga10_clinical_mirna")
     protein = cprmt.read_protein(root / "cprmt_tcga_brca_4omics_pam50", pkdd2014_antibodies=False)  # tkde only: one normalisation
     steps.update()
-    pathology = [
-        saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "mmc2 - modified.xlsx"),
-        pathai.read_pathai(root / "imaging_pathai_hif2gene_hifs"),
-        kather.read_kather(root / "imaging_kather2019_crc_tissue_fractions" / "TCGA_MEASUREMENTS.xlsx"),
-        digi.read_digi(root / "digi_wsis_tcga_tnbc_pathomics" / "TCGA-cohort.csv"),
-    ]
+    pathology = read_pathology(root)
     steps.update()
-    clin_prov = Provenance(
-        source="TCGA-CDR", files=(SourceFile.of(root / "tcga_cdr_pancancer_clinical" / "TCGA-CDR-SupplementalTableS1.xlsx", root),),
-        transform="age in years; is_female 1/0; AJCC pathologic stage group I-IV -> 1-4; histological grade G1-G4 -> 1-4",
-        licence="TCGA open access", citation="Liu J et al., Cell 173(2):400-416, 2018", comparable_across_cohorts=True,
-    )
+    clin_prov = clinical_provenance(root)
     blocks_by_modality = {
         "rna": [blocks["rna"]], "cnv": [blocks["cnv"]], "mutation": [blocks["mutation"]],
         "mirna": [mirna], "protein": [protein], "pathology": pathology,

@@ -23,11 +23,10 @@ from oncobench.datasets.block_merge import merge_into
 from oncobench.datasets.build import DatasetContent
 from oncobench.datasets.clinical import clinical_block
 from oncobench.datasets.harmonize import FeatureBlock
-from oncobench.datasets.provenance import Provenance, SourceFile
 from oncobench.datasets.split_import import read_split_files
 from oncobench.datasets.recipes import tcga_pancan as v10
 from oncobench.datasets.sources import (
-    cprmt, digi, kather, methylation, miniacc, pathai, porpoise, saltz, subtypegan, wissel_paad,
+    cprmt, methylation, miniacc, porpoise, subtypegan, wissel_paad,
 )
 
 log = logging.getLogger(__name__)
@@ -81,12 +80,7 @@ def content(root: Path, progress: bool = True) -> DatasetContent:
     dropped: dict[str, int] = {}
     mirna = subtypegan.read_all_mirna(root / "subtypegan_tcga10_clinical_mirna")
     protein = cprmt.read_protein(root / "cprmt_tcga_brca_4omics_pam50", pkdd2014_antibodies=False)
-    pathology = [
-        saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "mmc2 - modified.xlsx"),
-        pathai.read_pathai(root / "imaging_pathai_hif2gene_hifs"),
-        kather.read_kather(root / "imaging_kather2019_crc_tissue_fractions" / "TCGA_MEASUREMENTS.xlsx"),
-        digi.read_digi(root / "digi_wsis_tcga_tnbc_pathomics" / "TCGA-cohort.csv"),
-    ]
+    pathology = v10.read_pathology(root)
     steps.update()
     acc = {m: _restrict(b, patients, dropped) for m, b in miniacc.read_miniacc(root / ACC, root).items()}
     paad = {m: _restrict(b, patients, dropped) for m, b in wissel_paad.read_wissel_omics(root / PAAD, root).items()}
@@ -111,11 +105,7 @@ def content(root: Path, progress: bool = True) -> DatasetContent:
         rules.append(record)
     merge_rules["methylation"] = rules
     steps.update()
-    clin_prov = Provenance(
-        source="TCGA-CDR", files=(SourceFile.of(root / "tcga_cdr_pancancer_clinical" / "TCGA-CDR-SupplementalTableS1.xlsx", root),),
-        transform="age in years; is_female 1/0; AJCC pathologic stage group I-IV -> 1-4; histological grade G1-G4 -> 1-4",
-        licence="TCGA open access", citation="Liu J et al., Cell 173(2):400-416, 2018", comparable_across_cohorts=True,
-    )
+    clin_prov = v10.clinical_provenance(root)
     blocks_by_modality = {
         "rna": [base["rna"]], "cnv": [base["cnv"]], "mutation": [base["mutation"]], "mirna": [base["mirna"]],
         "methylation": [meth], "protein": [base["protein"]], "pathology": pathology,

@@ -70,7 +70,8 @@ def _cmd_datasets_build(args: argparse.Namespace) -> int:
     from oncobench.datasets.recipes import build_card, build_recipe
 
     if not args.name.endswith(".toml"):
-        folder = build_recipe(args.name, raw_dir=args.raw_dir, cache_dir=args.cache_dir, progress=not args.quiet)
+        folder = build_recipe(args.name, raw_dir=args.raw_dir, cache_dir=args.cache_dir, progress=not args.quiet,
+                              version=args.version)
         print(f"built {args.name} at {folder}")
         return 0
     folder, tasks = build_card(Path(args.name), raw_dir=args.raw_dir)
@@ -517,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "paths are relative to); default: download pinned files (a card: its own folder)")
     p.add_argument("--cache-dir", type=Path, help="download cache (default $ONCOBENCH_HOME/cache/raw)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--version", help="recipe version (tcga-pancan: 1.0, the default, or 1.1)")
     p.set_defaults(func=_cmd_datasets_build)
     p = datasets.add_parser("card", help="print a commented example dataset card (--example) or check one (--check)")
     p.add_argument("--example", action="store_true", help="print a commented card with every key")

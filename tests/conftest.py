@@ -43,3 +43,19 @@ def pancan(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         return Dataset(Path(prebuilt))
     home = tmp_path_factory.mktemp("pancan-home")
     return Dataset(tcga_pancan.build(raw_dir=raw_dir, progress=False, home=home))
+
+
+@pytest.fixture(scope="session")
+def pancan11(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """tcga-pancan 1.1 built once per test session (one 1.1 build: methylation, ACC, PAAD omics).
+
+    Outside CI, ``$ONCOBENCH_TEST_PANCAN11`` may name an already built 1.1 folder to reuse (verified on open).
+    """
+    from oncobench.datasets.dataset import Dataset
+    from oncobench.datasets.recipes import tcga_pancan
+
+    prebuilt = os.environ.get("ONCOBENCH_TEST_PANCAN11")
+    if prebuilt and os.environ.get("CI") != "true":
+        return Dataset(Path(prebuilt))
+    home = tmp_path_factory.mktemp("pancan11-home")
+    return Dataset(tcga_pancan.build(raw_dir=raw_dir, progress=False, home=home, version="1.1"))

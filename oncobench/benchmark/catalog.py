@@ -120,3 +120,6 @@ register_task(TaskSpec(
     name="synth-subtype", kind="classification", target="subtype", modalities=(), dataset="synthetic",
     primary="macro_f1", secondary=CLASSIFICATION_METRICS, reference="oncobench.datasets.recipes.synthetic",
     description="Planted subtype of a synthetic cohort from every modality."))
+
+# Tasks on tcga-pancan 1.1 (methylation, ACC, PAAD subsamplings): their own module.
+import oncobench.benchmark.catalog_methyl  # noqa: E402,F401

@@ -61,7 +61,7 @@ class TaskSpec:
     description: str
     primary: str
     secondary: tuple[str, ...] = ()
-    dataset: str = "tcga-pancan"
+    dataset: str = "tcga-pancan@1.0"  # a pinned version: a newer build never changes a task's results
     scheme: str = "kfold"
     cohorts: tuple[str, ...] | None = None
     comparable: bool = False
@@ -159,7 +159,7 @@ class Task:
         else:
             mods = []
             for m in self.dataset.modalities:
-                if m == spec.target:
+                if m == spec.target or m.endswith("_normal"):  # normal-tissue blocks enter only when named
                     continue
                 share = float(presence[m].mean()) if presence.height else 0.0
                 if share >= spec.min_coverage:

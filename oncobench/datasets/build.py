@@ -40,6 +40,7 @@ class DatasetContent:
     labels: list[str] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     streamed: dict[str, "StreamedModality"] = field(default_factory=dict)
+    modality_info: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra manifest keys per modality
 
 
 @dataclass
@@ -114,7 +115,7 @@ def write_dataset(content: DatasetContent, *, home: Path | None = None, root: Pa
                 "missing_cells_fraction": float(np.isnan(values[rows]).mean()) if rows.size and features else 0.0,
                 "features_per_source": {b.provenance.source: len(b.features) for b in blocks},
                 "sources": [b.provenance.to_dict() for b in blocks],
-            }
+            } | content.modality_info.get(modality, {})
             log.info("%s: %s %d x %d", content.name, modality, int(present.sum()), len(features))
         for modality in [m for m in MODALITIES if m in content.streamed]:
             modalities[modality], presence[modality] = _write_streamed(writer, modality, content.streamed[modality], patients)

@@ -28,6 +28,7 @@ MISSING_MARKERS: tuple[str, ...] = (
 
 MODALITIES: tuple[str, ...] = (
     "rna", "cnv", "mutation", "mirna", "methylation", "protein", "pathology", "radiology", "clinical",
+    "methylation_normal",  # matched solid-tissue-normal samples, keyed by patient: only for tasks that name it
 )
 
 

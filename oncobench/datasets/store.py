@@ -491,7 +491,8 @@ def resolve_entry(name: str, version: str | None = None, home: Path | None = Non
         known = sorted({r["name"] for r in rows})
         from oncobench.datasets.recipes import RECIPES
 
-        how = (f"`oncobench datasets build {name} --raw-dir DIR`" if name in RECIPES else
+        version_opt = f" --version {version}" if version is not None and name == "tcga-pancan" else ""
+        how = (f"`oncobench datasets build {name}{version_opt} --raw-dir DIR`" if name in RECIPES else
                "`oncobench datasets build path/to/card.toml [--raw-dir DIR]` (a dataset card)")
         raise DatasetNotFoundError(f"no dataset {name!r}; known: {', '.join(known) or 'none'} (build one with {how})")
     if version is not None:

@@ -33,8 +33,11 @@ RECIPES: dict[str, Callable[..., Path]] = {
 }
 
 
-def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True) -> Path:
-    """Build recipe ``name`` (or a dataset card ``*.toml``; its paths relative to ``raw_dir`` when given) into the store."""
+def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True,
+                 version: str | None = None) -> Path:
+    """Build recipe ``name`` (or a dataset card ``*.toml``; its paths relative to ``raw_dir`` when given) into the store.
+
+    ``version`` picks one of a recipe's versions (tcga-pancan: 1.0, 1.1); default its first."""
     if name.endswith(".toml"):
         return build_card(Path(name), raw_dir=raw_dir)[0]
     if name not in RECIPES:
@@ -43,6 +46,10 @@ def build_recipe(name: str, *, raw_dir: Path | None = None, cache_dir: Path | No
         close = difflib.get_close_matches(name, RECIPES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise DatasetNotFoundError(f"no recipe {name!r}{hint} Known recipes: {', '.join(RECIPES)}")
+    if version is not None:
+        if name != "tcga-pancan":
+            raise DatasetNotFoundError(f"recipe {name!r} has one version; --version applies to tcga-pancan (1.0, 1.1)")
+        return RECIPES[name](raw_dir=raw_dir, cache_dir=cache_dir, progress=progress, version=version)
     return RECIPES[name](raw_dir=raw_dir, cache_dir=cache_dir, progress=progress)
 
 

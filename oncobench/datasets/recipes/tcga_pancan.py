@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from oncobench.datasets.build import DatasetContent, write_dataset
 from oncobench.datasets.clinical import clinical_block, stage_group
 from oncobench.datasets.download import resolve_raw_files
+from oncobench.datasets.errors import DatasetNotFoundError
 from oncobench.datasets.pins import pins_for
 from oncobench.datasets.provenance import Provenance, SourceFile
 from oncobench.datasets.sources import (
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 NAME = "tcga-pancan"
 VERSION = "1.0"
+VERSIONS = ("1.0", "1.1")  # 1.0 stays buildable to its old content hash; 1.1 adds methylation, ACC, PAAD omics
 SEED = 20261122
 SOURCE_FOLDERS = (
     "porpoise_tcga14_multiomics_survival",
@@ -77,16 +79,18 @@ UNUSED = (
 )
 
 
-def raw_root(folders: tuple[str, ...], raw_dir: Path | None, cache_dir: Path | None, progress: bool) -> Path:
+def raw_root(folders: tuple[str, ...], raw_dir: Path | None, cache_dir: Path | None, progress: bool,
+             extra_pins: tuple = ()) -> Path:
     """Verify (offline, ``raw_dir``) or download into the cache the pinned files the readers use; return the root."""
-    pins = tuple(p for folder in folders for p in pins_for(folder) if not p.name.startswith(UNUSED))
+    pins = tuple(p for folder in folders for p in pins_for(folder) if not p.name.startswith(UNUSED)) + tuple(extra_pins)
     paths = resolve_raw_files(pins, raw_dir=raw_dir, cache_dir=cache_dir, progress=progress)
     first = pins[0]
     return Path(str(paths[first.name])[: -len(first.name)]).resolve()
 
 
 def _clinical(root: Path, porpoise_clinical: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
-    """One row per PORPOISE patient: cohort and PORPOISE outcome, TCGA-CDR fields, site/hospital, labels, purity."""
+    """One row per PORPOISE patient (and 1.1's extra patients appended to ``porpoise_clinical``): cohort and
+    PORPOISE outcome, TCGA-CDR fields, site/hospital, labels, purity."""
     cdr_path = root / "tcga_cdr_pancancer_clinical" / "TCGA-CDR-SupplementalTableS1.xlsx"
     cdr = tcga_cdr.read_tcga_cdr(cdr_path)
     tss_info = tcga_cdr.read_tss_info(cdr_path)
@@ -147,6 +151,25 @@ def _clinical(root: Path, porpoise_clinical: pl.DataFrame) -> tuple[pl.DataFrame
     return clinical.sort("patient_id"), sources
 
 
+def read_pathology(root: Path) -> list:
+    """The four pathology feature sources (TIL maps, PathAI HIFs, Kather tissue classes, Digi-WSI)."""
+    return [
+        saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "mmc2 - modified.xlsx"),
+        pathai.read_pathai(root / "imaging_pathai_hif2gene_hifs"),
+        kather.read_kather(root / "imaging_kather2019_crc_tissue_fractions" / "TCGA_MEASUREMENTS.xlsx"),
+        digi.read_digi(root / "digi_wsis_tcga_tnbc_pathomics" / "TCGA-cohort.csv"),
+    ]
+
+
+def clinical_provenance(root: Path) -> Provenance:
+    """Provenance of the numeric clinical covariates (TCGA-CDR)."""
+    return Provenance(
+        source="TCGA-CDR", files=(SourceFile.of(root / "tcga_cdr_pancancer_clinical" / "TCGA-CDR-SupplementalTableS1.xlsx", root),),
+        transform="age in years; is_female 1/0; AJCC pathologic stage group I-IV -> 1-4; histological grade G1-G4 -> 1-4",
+        licence="TCGA open access", citation="Liu J et al., Cell 173(2):400-416, 2018", comparable_across_cohorts=True,
+    )
+
+
 def content(root: Path, progress: bool = True) -> DatasetContent:
     """Read every source under ``root`` and assemble the dataset content."""
     steps = tqdm(total=5, desc="tcga-pancan", disable=not progress, unit="step")
@@ -157,18 +180,9 @@ def content(root: Path, progress: bool = True) -> DatasetContent:
     mirna = subtypegan.read_all_mirna(root / "subtypegan_tcga10_clinical_mirna")
     protein = cprmt.read_protein(root / "cprmt_tcga_brca_4omics_pam50", pkdd2014_antibodies=False)  # tkde only: one normalisation
     steps.update()
-    pathology = [
-        saltz.read_saltz(root / "imaging_saltz2018_tilmaps_tcga13" / "mmc2 - modified.xlsx"),
-        pathai.read_pathai(root / "imaging_pathai_hif2gene_hifs"),
-        kather.read_kather(root / "imaging_kather2019_crc_tissue_fractions" / "TCGA_MEASUREMENTS.xlsx"),
-        digi.read_digi(root / "digi_wsis_tcga_tnbc_pathomics" / "TCGA-cohort.csv"),
-    ]
+    pathology = read_pathology(root)
     steps.update()
-    clin_prov = Provenance(
-        source="TCGA-CDR", files=(SourceFile.of(root / "tcga_cdr_pancancer_clinical" / "TCGA-CDR-SupplementalTableS1.xlsx", root),),
-        transform="age in years; is_female 1/0; AJCC pathologic stage group I-IV -> 1-4; histological grade G1-G4 -> 1-4",
-        licence="TCGA open access", citation="Liu J et al., Cell 173(2):400-416, 2018", comparable_across_cohorts=True,
-    )
+    clin_prov = clinical_provenance(root)
     blocks_by_modality = {
         "rna": [blocks["rna"]], "cnv": [blocks["cnv"]], "mutation": [blocks["mutation"]],
         "mirna": [mirna], "protein": [protein], "pathology": pathology,
@@ -216,7 +230,17 @@ def tcga_splits(clinical: pl.DataFrame, published: pl.DataFrame | None, *, n_fol
     return splits, checks
 
 
-def build(raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True, home: Path | None = None) -> Path:
-    """Build tcga-pancan into the store from ``raw_dir`` (offline) or the pinned public files."""
-    root = raw_root(SOURCE_FOLDERS, raw_dir, cache_dir, progress)
-    return write_dataset(content(root, progress=progress), home=home)
+def build(raw_dir: Path | None = None, cache_dir: Path | None = None, progress: bool = True, home: Path | None = None,
+          version: str | None = None) -> Path:
+    """Build tcga-pancan ``version`` (default 1.0) into the store from ``raw_dir`` (offline) or the pinned public files."""
+    version = version or VERSION
+    if version not in VERSIONS:
+        raise DatasetNotFoundError(f"tcga-pancan has no version {version!r}; buildable: {', '.join(VERSIONS)}")
+    if version == "1.0":
+        root = raw_root(SOURCE_FOLDERS, raw_dir, cache_dir, progress)
+        return write_dataset(content(root, progress=progress), home=home)
+    from oncobench.datasets.recipes import tcga_pancan_1_1
+    from oncobench.datasets.recipes.pancan_pins_1_1 import PINS_1_1
+
+    root = raw_root(SOURCE_FOLDERS, raw_dir, cache_dir, progress, extra_pins=PINS_1_1)
+    return write_dataset(tcga_pancan_1_1.content(root, progress=progress), home=home)

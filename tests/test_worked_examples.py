@@ -1,7 +1,7 @@
 """The README's two worked examples (issue 12, item 6), run as a user types them, checked against the raw files.
 
 The commands are read from the README's fenced ``bash`` blocks that follow ``<!-- worked-example: acc -->`` and
-``<!-- worked-example: paad -->`` (from NOTES-examples.md until the section is folded into README.md), so the
+``<!-- worked-example: paad -->``, so the
 README and this test cannot drift. Each command runs as a real subprocess (``python -m oncobench.cli`` with
 this checkout first on PYTHONPATH) in a fresh home, from a folder where ``examples/`` is this repository's and
 ``../shared/data/raw`` is replaced by ``$ONCOBENCH_RAW_DIR``. Every count asserted below is derived here from
@@ -34,14 +34,12 @@ SUBSAMPLING = f"{PAAD}/paad_subsampling_100x_80_20.csv.gz"
 def example_commands(name: str) -> list[str]:
     """The commands of the fenced bash block after ``<!-- worked-example: NAME -->`` (continuations joined)."""
     marker = f"<!-- worked-example: {name} -->"
-    for doc in (REPO / "README.md", REPO / "NOTES-examples.md"):
-        text = doc.read_text(encoding="utf-8") if doc.exists() else ""
-        if marker in text:
-            block = re.search(r"```bash\n(.*?)```", text[text.index(marker):], re.DOTALL)
-            assert block is not None, f"{doc}: no ```bash block after {marker}"
-            joined = block.group(1).replace("\\\n", " ")
-            return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    raise AssertionError(f"no {marker} in README.md or NOTES-examples.md")
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert marker in text, f"no {marker} in README.md"
+    block = re.search(r"```bash\n(.*?)```", text[text.index(marker):], re.DOTALL)
+    assert block is not None, f"README.md: no ```bash block after {marker}"
+    joined = block.group(1).replace("\\\n", " ")
+    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 @dataclass

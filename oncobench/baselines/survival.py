@@ -17,78 +17,50 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import KFold
 
 from oncobench.baselines.fusion import EarlyFusion
 from oncobench.baselines.registry import register_model
+from oncobench.baselines.tuning import TunedModel, tuned
 
-EARLY = "early fusion: per-modality median imputation + presence flag, scaling and Top-500 variance filter (training fold), concatenated"
+EARLY = ("early fusion: per-modality median imputation + presence flag and scaling (training fold), concatenated; "
+         "no variance cut")
 
 
-class CoxnetCV(BaseEstimator):
-    """Elastic-net Cox whose penalty is chosen by inner K-fold CV (Harrell's C) on the training fold."""
+class Coxnet(BaseEstimator):
+    """Elastic-net Cox at the penalty ``alpha_ratio * alpha_max``, with a Breslow baseline hazard.
 
-    def __init__(self, l1_ratio: float = 0.5, n_alphas: int = 12, alpha_min_ratio: float = 0.1,
-                 inner_folds: int = 3, random_state: int = 0) -> None:
+    The coefficients come from a warm-started path of ``n_path`` penalties from ``alpha_max`` (the smallest
+    penalty that zeroes every coefficient on these rows) down to the chosen one: scale-free, so one search
+    space serves every cohort, and the small-penalty end stays stable. Survival functions use the Breslow
+    estimator of the baseline hazard on the final linear predictor of the training rows.
+    """
+
+    def __init__(self, alpha_ratio: float = 0.1, l1_ratio: float = 0.5, n_path: int = 10) -> None:
+        self.alpha_ratio = alpha_ratio
         self.l1_ratio = l1_ratio
-        self.n_alphas = n_alphas
-        self.alpha_min_ratio = alpha_min_ratio
-        self.inner_folds = inner_folds
-        self.random_state = random_state
+        self.n_path = n_path
 
-    def _path(self, alphas: Any = None) -> Any:
+    def fit(self, X: np.ndarray, y: Any) -> "Coxnet":
         from sksurv.linear_model import CoxnetSurvivalAnalysis
+        from sksurv.linear_model.coxph import BreslowEstimator
 
-        return CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_alphas, alphas=alphas,
-                                      alpha_min_ratio=self.alpha_min_ratio, max_iter=20000)
-
-    def fit(self, X: np.ndarray, y: Any) -> "CoxnetCV":
-        import warnings
-
-        from sksurv.exceptions import NoComparablePairException
-        from sksurv.metrics import concordance_index_censored
-        from sklearn.exceptions import ConvergenceWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # a path end may stop early; CV decides
-            # the path's first alpha zeroes every coefficient (a constant risk): never a candidate
-            alphas = self._path().fit(X, y).alphas_[1:]
-            scores = np.zeros(len(alphas))
-            for fit_rows, held in KFold(self.inner_folds, shuffle=True, random_state=self.random_state).split(X):
-                path = self._path(alphas).fit(X[fit_rows], y[fit_rows])
-                for i, a in enumerate(path.alphas_):
-                    risk = path.predict(X[held], alpha=a)
-                    try:
-                        scores[i] += concordance_index_censored(y[held]["event"], y[held]["time"], risk)[0]
-                    except NoComparablePairException:
-                        scores[i] += 0.5
-            from sksurv.linear_model import CoxnetSurvivalAnalysis
-
-            # Refit the path from the largest alpha down to the chosen one (warm starts keep the small-alpha
-            # end stable); if the baseline hazard overflows there, step back to a larger alpha.
-            best = int(np.argmax(scores))
-            while True:
-                try:
-                    self.model_ = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, alphas=alphas[: best + 1], max_iter=20000,
-                                                         fit_baseline_model=True).fit(X, y)
-                    break
-                except ArithmeticError:
-                    if best == 0:
-                        raise
-                    best -= 1
-            self.alpha_ = float(alphas[best])
+        self.model_ = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_path,
+                                             alpha_min_ratio=self.alpha_ratio, max_iter=20000).fit(X, y)
+        self.alpha_ = float(self.model_.alphas_[-1])
+        with np.errstate(over="ignore"):  # an overfit candidate's huge risks: the inner CV rejects it anyway
+            self.breslow_ = BreslowEstimator().fit(self.predict(X), y["event"], y["time"])
         return self
 
     @property
     def coef_(self) -> np.ndarray:
-        """Coefficients at the chosen penalty (the path was fitted down to it: its last column)."""
+        """Coefficients at the chosen penalty (the path's last column)."""
         return self.model_.coef_[:, -1]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(X, alpha=self.alpha_)
 
     def predict_survival_function(self, X: np.ndarray) -> Any:
-        return self.model_.predict_survival_function(X, alpha=self.alpha_)
+        return self.breslow_.get_survival_function(self.predict(X))
 
 
 class XGBCox(BaseEstimator):
@@ -124,29 +96,34 @@ class XGBCox(BaseEstimator):
         return self.breslow_.get_survival_function(self._margin(X))
 
 
-@register_model("coxnet", summary="Elastic-net Cox (l1_ratio 0.5), penalty by inner 3-fold CV on the training fold",
-                reference="Simon et al., J Stat Softw 2011", kinds=("survival",), modality_handling=EARLY, missing="impute")
-def coxnet(random_state: int = 0) -> EarlyFusion:
-    return EarlyFusion(CoxnetCV(random_state=random_state))
+@register_model("coxnet", summary="Elastic-net Cox (l1_ratio 0.5) + Breslow baseline; penalty tuned in the training fold",
+                reference="Simon et al., J Stat Softw 2011; Breslow 1972", kinds=("survival",), modality_handling=EARLY,
+                missing="impute")
+def coxnet(random_state: int = 0) -> TunedModel:
+    return tuned("coxnet", EarlyFusion(Coxnet()), "survival", random_state)
 
 
 class SurvivalForest(BaseEstimator):
-    """Random survival forest whose leaf size and bootstrap size follow the training-set size.
+    """Random survival forest; by default its leaf and bootstrap size follow the training-set size.
 
-    ``min_samples_leaf`` is min(15, n/40) (at least 3) and trees see half-size bootstrap samples above 200
-    patients: on a small fold a fixed leaf of 15 cannot split at all and every patient gets the same risk.
+    ``min_samples_leaf=None`` means min(15, n/40) (at least 3); trees see half-size bootstrap samples above
+    200 patients: on a small fold a fixed leaf of 15 cannot split at all and every patient gets the same risk.
     """
 
-    def __init__(self, n_estimators: int = 100, random_state: int = 0) -> None:
+    def __init__(self, n_estimators: int = 100, min_samples_leaf: int | None = None, max_features: Any = "sqrt",
+                 random_state: int = 0) -> None:
         self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: Any) -> "SurvivalForest":
         from sksurv.ensemble import RandomSurvivalForest
 
         n = len(X)
+        leaf = self.min_samples_leaf if self.min_samples_leaf is not None else max(3, min(15, n // 40))
         self.model_ = RandomSurvivalForest(
-            n_estimators=self.n_estimators, min_samples_leaf=max(3, min(15, n // 40)), max_features="sqrt",
+            n_estimators=self.n_estimators, min_samples_leaf=leaf, max_features=self.max_features,
             max_samples=0.5 if n > 200 else None, n_jobs=1, random_state=self.random_state).fit(X, y)
         return self
 
@@ -157,25 +134,26 @@ class SurvivalForest(BaseEstimator):
         return self.model_.predict_survival_function(X)
 
 
-@register_model("rsf", summary="Random survival forest (100 trees; leaf and bootstrap size scale with the fold)",
+@register_model("rsf", summary="Random survival forest (100 trees); leaf size and max_features tuned in the training fold",
                 reference="Ishwaran et al., Ann Appl Stat 2008", kinds=("survival",), modality_handling=EARLY,
                 missing="impute")
-def rsf(random_state: int = 0, n_estimators: int = 100) -> EarlyFusion:
-    return EarlyFusion(SurvivalForest(n_estimators=n_estimators, random_state=random_state), top_k=200)
+def rsf(random_state: int = 0, n_estimators: int = 100) -> TunedModel:
+    return tuned("rsf", EarlyFusion(SurvivalForest(n_estimators=n_estimators, random_state=random_state)), "survival",
+                 random_state)
 
 
-@register_model("xgboost-cox", summary="XGBoost, Cox objective (200 rounds, depth 3) + Breslow baseline",
+@register_model("xgboost-cox", summary="XGBoost, Cox objective + Breslow baseline; depth, learning rate, rounds tuned",
                 reference="Chen & Guestrin, KDD 2016; Breslow 1972", kinds=("survival",), modality_handling=EARLY,
                 missing="impute")
-def xgboost_cox(random_state: int = 0) -> EarlyFusion:
-    return EarlyFusion(XGBCox(random_state=random_state))
+def xgboost_cox(random_state: int = 0) -> TunedModel:
+    return tuned("xgboost-cox", EarlyFusion(XGBCox(random_state=random_state)), "survival", random_state)
 
 
-@register_model("clinical-cox", summary="Clinical reference: ridge Cox on age, sex, stage group and grade",
+@register_model("clinical-cox", summary="Clinical reference: ridge Cox on age, sex, stage group and grade; ridge penalty tuned",
                 reference="Cox DR. Regression models and life-tables. JRSS-B 34, 1972", kinds=("survival",),
                 modality_handling="clinical covariates only", missing="impute", is_clinical_reference=True,
                 modalities=("clinical",))
-def clinical_cox() -> EarlyFusion:
+def clinical_cox(random_state: int = 0) -> TunedModel:
     from sksurv.linear_model import CoxPHSurvivalAnalysis
 
-    return EarlyFusion(CoxPHSurvivalAnalysis(alpha=1.0), top_k=None)
+    return tuned("clinical-cox", EarlyFusion(CoxPHSurvivalAnalysis(alpha=1.0)), "survival", random_state)

@@ -8,6 +8,7 @@ measured rows; a latent factor drives cohort, survival and both modalities. It i
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -18,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from oncobench.baselines import registry
 from oncobench.baselines.fusion import EarlyFusion, LateFusion
 from oncobench.baselines.preprocess import ModalityPreprocessor
+from oncobench.baselines.tuning import TunedModel
 from oncobench.baselines.registry import (
     MISSING_POLICIES,
     IncompatibleModelError,
@@ -188,7 +190,8 @@ def test_model_spec_parsing() -> None:
     assert parse_model_spec("logreg") == (get_model("logreg"), "early")
     late = build_model("logreg:late-stack", "classification", 3)
     assert isinstance(late, LateFusion) and (late.base, late.combine, late.random_state) == ("logreg", "stack", 3)
-    assert isinstance(build_model("logreg", "binary", 0), EarlyFusion)
+    tuned = build_model("logreg", "binary", 0)
+    assert isinstance(tuned, TunedModel) and isinstance(tuned.model, EarlyFusion) and tuned.kind == "binary"
     # controls ignore the fusion suffix: they use no input
     assert type(build_model("prior:late-mean", "classification", 0)).__name__ == "PriorClassifier"
 
@@ -428,17 +431,21 @@ def test_task_patient_without_rna_gets_standardised_medians(tasks: dict[str, Tas
 # ---- leakage: fitted state depends only on the training fold ---------------------------------------------
 
 
-def _fitted_state(model: EarlyFusion) -> dict[str, np.ndarray]:
-    pre = model.preprocessor_
+def _fitted_state(model: EarlyFusion | TunedModel) -> dict[str, np.ndarray]:
     state = {}
+    if isinstance(model, TunedModel):  # the choice made by inner-CV tuning is fitted state too
+        state["best_params_"] = np.frombuffer(json.dumps(model.best_params_, sort_keys=True).encode(), dtype=np.uint8)
+        model = model.best_estimator_
+    pre = model.preprocessor_
     for m in pre.modalities_:
         for attr in ("median_", "mean_", "scale_", "keep_"):
             state[f"{m}.{attr}"] = np.asarray(getattr(pre, attr)[m])
     est = model.estimator_
     if hasattr(est, "coef_") and hasattr(est, "intercept_"):
         state["coef_"], state["intercept_"] = est.coef_, est.intercept_
-    if hasattr(est, "model_"):  # CoxnetCV
+    if hasattr(est, "model_"):  # Coxnet
         state["alpha_"], state["coef_"] = np.asarray(est.alpha_), np.asarray(est.model_.coef_)
+        state["baseline_"] = np.asarray(est.breslow_.baseline_survival_.y)
     return state
 
 

@@ -62,6 +62,11 @@ class EarlyFusion(BaseEstimator):
     def predict_proba(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.estimator_.predict_proba(self._z(X))
 
+    def calibrate(self, oof_risk: np.ndarray, y: Any) -> "EarlyFusion":
+        """Recalibrate the estimator's survival functions on out-of-fold risks (Breslow-type estimators)."""
+        self.estimator_.calibrate(oof_risk, y)
+        return self
+
     def predict_survival(self, X: Mapping[str, np.ndarray], times: np.ndarray) -> np.ndarray:
         """P(T > t) at ``times`` for each row (survival estimators only)."""
         return _survival_at(self.estimator_.predict_survival_function(self._z(X)), np.asarray(times))

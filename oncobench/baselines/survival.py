@@ -26,13 +26,55 @@ EARLY = ("early fusion: per-modality median imputation + presence flag and scali
          "no variance cut")
 
 
-class Coxnet(BaseEstimator):
+class BreslowSurvival:
+    """Survival functions of a risk model from a Breslow baseline hazard, recalibrated out of fold.
+
+    ``fit`` (in the subclass) sets ``breslow_`` on the training linear predictor. A linear predictor that
+    fitted its own rows is over-dispersed on new patients (its survival curves are too extreme: a tuned
+    coxnet scored IBS 0.126 against the Kaplan-Meier control's 0.109 on os-brca-porpoise), so ``calibrate``
+    replaces it with the calibration-slope model fitted on out-of-fold predictions of the training rows:
+    S(t | x) = S0(t) ** exp(slope * lp(x)), slope and S0 (Breslow) from a one-covariate Cox model on the
+    out-of-fold ``lp``. Ranking (the C-index) is unchanged; a slope of 0 gives the Kaplan-Meier-like curve.
+
+    References
+    ----------
+    Breslow NE. Discussion of Cox (1972). JRSS-B 34, 1972.
+    Van Houwelingen HC, Le Cessie S. Predictive value of statistical models. Stat Med 9(11):1303-25, 1990.
+    """
+
+    slope_: float = 1.0
+
+    def _fit_baseline(self, lp: np.ndarray, y: Any) -> None:
+        from sksurv.linear_model.coxph import BreslowEstimator
+
+        with np.errstate(over="ignore"):  # an overfit candidate's huge risks: the inner CV rejects it anyway
+            self.breslow_ = BreslowEstimator().fit(lp, y["event"], y["time"])
+
+    def calibrate(self, oof_risk: np.ndarray, y: Any) -> "BreslowSurvival":
+        """Recalibrate the survival functions on out-of-fold risks of the training rows (see class doc)."""
+        from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+        lp = np.asarray(oof_risk, dtype=np.float64)
+        center, spread = lp.mean(), lp.std()
+        if not np.isfinite(spread) or spread == 0:
+            slope = 0.0
+        else:
+            z = ((lp - center) / spread)[:, None]
+            slope = max(0.0, float(CoxPHSurvivalAnalysis(alpha=1e-4).fit(z, y).coef_[0])) / spread
+        self.slope_ = slope
+        self._fit_baseline(slope * lp, y)
+        return self
+
+    def predict_survival_function(self, X: np.ndarray) -> Any:
+        return self.breslow_.get_survival_function(self.slope_ * self.predict(X))
+
+
+class Coxnet(BreslowSurvival, BaseEstimator):
     """Elastic-net Cox at the penalty ``alpha_ratio * alpha_max``, with a Breslow baseline hazard.
 
     The coefficients come from a warm-started path of ``n_path`` penalties from ``alpha_max`` (the smallest
     penalty that zeroes every coefficient on these rows) down to the chosen one: scale-free, so one search
-    space serves every cohort, and the small-penalty end stays stable. Survival functions use the Breslow
-    estimator of the baseline hazard on the final linear predictor of the training rows.
+    space serves every cohort, and the small-penalty end stays stable.
     """
 
     def __init__(self, alpha_ratio: float = 0.1, l1_ratio: float = 0.5, n_path: int = 10) -> None:
@@ -42,13 +84,12 @@ class Coxnet(BaseEstimator):
 
     def fit(self, X: np.ndarray, y: Any) -> "Coxnet":
         from sksurv.linear_model import CoxnetSurvivalAnalysis
-        from sksurv.linear_model.coxph import BreslowEstimator
 
         self.model_ = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_path,
                                              alpha_min_ratio=self.alpha_ratio, max_iter=20000).fit(X, y)
         self.alpha_ = float(self.model_.alphas_[-1])
-        with np.errstate(over="ignore"):  # an overfit candidate's huge risks: the inner CV rejects it anyway
-            self.breslow_ = BreslowEstimator().fit(self.predict(X), y["event"], y["time"])
+        self.slope_ = 1.0
+        self._fit_baseline(self.predict(X), y)
         return self
 
     @property
@@ -59,11 +100,30 @@ class Coxnet(BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict(X, alpha=self.alpha_)
 
-    def predict_survival_function(self, X: np.ndarray) -> Any:
-        return self.breslow_.get_survival_function(self.predict(X))
+
+class RidgeCox(BreslowSurvival, BaseEstimator):
+    """Cox proportional hazards with a ridge penalty ``alpha`` (scikit-survival), Breslow baseline."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+
+    def fit(self, X: np.ndarray, y: Any) -> "RidgeCox":
+        from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+        self.model_ = CoxPHSurvivalAnalysis(alpha=self.alpha).fit(X, y)
+        self.slope_ = 1.0
+        self._fit_baseline(self.predict(X), y)
+        return self
+
+    @property
+    def coef_(self) -> np.ndarray:
+        return self.model_.coef_
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X)
 
 
-class XGBCox(BaseEstimator):
+class XGBCox(BreslowSurvival, BaseEstimator):
     """XGBoost with the Cox partial-likelihood objective; survival curves from a Breslow baseline hazard."""
 
     def __init__(self, n_estimators: int = 200, max_depth: int = 3, learning_rate: float = 0.05,
@@ -74,7 +134,6 @@ class XGBCox(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: Any) -> "XGBCox":
-        from sksurv.linear_model.coxph import BreslowEstimator
         from xgboost import XGBRegressor
 
         time, event = y["time"], y["event"]
@@ -83,17 +142,12 @@ class XGBCox(BaseEstimator):
                                    learning_rate=self.learning_rate, tree_method="hist", n_jobs=1,
                                    random_state=self.random_state, subsample=0.8, colsample_bytree=0.5)
         self.model_.fit(X, label)
-        self.breslow_ = BreslowEstimator().fit(self._margin(X), event, time)
+        self.slope_ = 1.0
+        self._fit_baseline(self.predict(X), y)
         return self
 
-    def _margin(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(X, output_margin=True).astype(np.float64)
-
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self._margin(X)
-
-    def predict_survival_function(self, X: np.ndarray) -> Any:
-        return self.breslow_.get_survival_function(self._margin(X))
+        return self.model_.predict(X, output_margin=True).astype(np.float64)
 
 
 @register_model("coxnet", summary="Elastic-net Cox (l1_ratio 0.5) + Breslow baseline; penalty tuned in the training fold",
@@ -154,6 +208,4 @@ def xgboost_cox(random_state: int = 0) -> TunedModel:
                 modality_handling="clinical covariates only", missing="impute", is_clinical_reference=True,
                 modalities=("clinical",))
 def clinical_cox(random_state: int = 0) -> TunedModel:
-    from sksurv.linear_model import CoxPHSurvivalAnalysis
-
-    return tuned("clinical-cox", EarlyFusion(CoxPHSurvivalAnalysis(alpha=1.0)), "survival", random_state)
+    return tuned("clinical-cox", EarlyFusion(RidgeCox(alpha=1.0)), "survival", random_state)

@@ -3,7 +3,8 @@
 Every tuned model is wrapped in :class:`TunedModel`, which runs scikit-learn's ``RandomizedSearchCV`` on the
 training rows it is given (never a test row) with a repeated, stratified inner CV and the same budget:
 ``BUDGET.n_candidates`` hyperparameter settings, each scored on ``BUDGET.n_splits x BUDGET.n_repeats`` inner
-fits, then one refit of the best setting on the whole training fold. Preprocessing (imputation, scaling, any
+fits, then one refit of the best setting on the whole training fold (Cox-type survival models add
+``n_splits`` fits of that setting, whose out-of-fold risks recalibrate the survival functions). Preprocessing (imputation, scaling, any
 feature selection) lives inside the tuned estimator, so it is refitted inside every inner fit too.
 
 A candidate whose fit or score fails numerically (scikit-survival's ``ArithmeticError`` "weights are too
@@ -30,7 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
 from scipy.stats import loguniform
-from sklearn.model_selection import RandomizedSearchCV, RepeatedKFold, RepeatedStratifiedKFold
+from sklearn.model_selection import RandomizedSearchCV, RepeatedKFold, RepeatedStratifiedKFold, cross_val_predict
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class TuningBudget:
 
     def describe(self) -> str:
         return (f"{self.n_candidates} candidates x {self.n_splits}-fold inner CV repeated {self.n_repeats}x "
-                f"({self.inner_fits} inner fits + 1 refit), training fold only")
+                f"({self.inner_fits} inner fits + 1 refit; Cox-type models + {self.n_splits} calibration fits), "
+                "training fold only")
 
 
 def budget_from_env() -> TuningBudget:
@@ -97,7 +99,7 @@ SPACES: dict[str, dict[str, Any]] = {
     "xgboost": {"estimator__max_depth": [2, 3, 4, 6], "estimator__learning_rate": loguniform(0.02, 0.3),
                 "estimator__n_estimators": [100, 200, 300]},
     "knn": {"estimator__n_neighbors": [3, 5, 10, 15, 25], "estimator__weights": ["uniform", "distance"]},
-    "coxnet": {"estimator__alpha_ratio": loguniform(0.01, 0.5)},
+    "coxnet": {"estimator__alpha_ratio": loguniform(0.03, 0.5)},
     "rsf": {"estimator__min_samples_leaf": [3, 5, 10, 20], "estimator__max_features": ["sqrt", 0.05, 0.2]},
     "xgboost-cox": {"estimator__max_depth": [1, 2, 3], "estimator__learning_rate": loguniform(0.01, 0.1),
                     "estimator__n_estimators": [100, 200]},
@@ -240,6 +242,18 @@ class TunedModel(BaseEstimator):
             break
         self.n_failed_candidates_ = failed
         self.cv_results_ = results
+        self.calibrated_ = False
+        if self.kind == "survival" and hasattr(getattr(self.best_estimator_, "estimator_", self.best_estimator_), "calibrate"):
+            # out-of-fold risks of the chosen setting on the first inner repeat (a partition of the rows)
+            chosen = clone(self.model).set_params(**params)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    oof = cross_val_predict(ModalityStack(chosen, layout), Z, y, cv=search.cv[:budget.n_splits])
+                self.best_estimator_.calibrate(oof, y)
+                self.calibrated_ = True
+            except NUMERICAL_FAILURES as exc:
+                log.info("tuning: out-of-fold calibration failed (%s); keeping the training-fit baseline", exc)
         if failed:
             log.info("tuning: %d of %d candidates failed numerically and were skipped", failed, len(means))
         if hasattr(self.best_estimator_, "classes_"):

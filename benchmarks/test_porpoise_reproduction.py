@@ -1,8 +1,11 @@
 """PORPOISE-split reproduction: the project's coxnet beside an independent reference and the clinical Cox.
 
-Run on demand (not in CI; tens of minutes on two busy cores), against a home holding tcga-pancan::
+Run on demand (not in CI; tens of minutes on two busy cores), on a built tcga-pancan version folder or on
+one built here from the raw folder::
 
-    ONCOBENCH_HOME=~/.oncobench python -m pytest benchmarks/test_porpoise_reproduction.py -q -s
+    ONCOBENCH_PORPOISE_DATASET=~/.oncobench/datasets/tcga-pancan/1.0 \
+        python -m pytest benchmarks/test_porpoise_reproduction.py -q -s
+    ONCOBENCH_RAW_DIR=../shared/data/raw python -m pytest benchmarks/test_porpoise_reproduction.py -q -s
 
 For every PORPOISE cohort, the registered ``coxnet`` runs through the runner (``run_grid``, 5 seeds x PORPOISE's
 5 folds, with the ``km`` control), and the registered ``clinical-cox`` on the same folds. When the task does
@@ -34,7 +37,8 @@ import pytest
 
 from oncobench.benchmark.results import per_fold_table
 from oncobench.benchmark.runner import controls_for, run_grid
-from oncobench.benchmark.tasks import Task, load_task
+from oncobench.benchmark.tasks import Task, task_spec
+from oncobench.datasets.dataset import Dataset
 
 # Independent CoxNet pipeline, Harrell's C (issue 11). Not a result of this project: the figures it is held to.
 REFERENCE = {"blca": 0.581, "brca": 0.604, "gbmlgg": 0.819, "luad": 0.644, "ucec": 0.569, "kirc": 0.665,
@@ -47,9 +51,20 @@ SEEDS = [int(s) for s in os.environ.get("ONCOBENCH_PORPOISE_SEEDS", "0,1,2,3,4")
 N_JOBS = int(os.environ.get("ONCOBENCH_PORPOISE_JOBS", "1"))
 ROWS: dict[str, dict[str, object]] = {}
 
-pytestmark = pytest.mark.skipif(
-    not any(Path(os.environ.get("ONCOBENCH_HOME", Path.home() / ".oncobench")).glob("datasets/tcga-pancan/*")),
-    reason="needs tcga-pancan in $ONCOBENCH_HOME")
+
+
+@pytest.fixture(scope="module")
+def pancan(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """tcga-pancan: ``$ONCOBENCH_PORPOISE_DATASET`` (a built version folder), else built from ``$ONCOBENCH_RAW_DIR``."""
+    prebuilt = os.environ.get("ONCOBENCH_PORPOISE_DATASET")
+    if prebuilt:
+        return Dataset(Path(prebuilt))
+    raw = os.environ.get("ONCOBENCH_RAW_DIR")
+    if not raw:
+        pytest.skip("set ONCOBENCH_PORPOISE_DATASET (a built tcga-pancan version) or ONCOBENCH_RAW_DIR")
+    from oncobench.datasets.recipes import tcga_pancan
+
+    return Dataset(tcga_pancan.build(raw_dir=Path(raw), progress=False, home=tmp_path_factory.mktemp("pancan-home")))
 
 
 def _with_modalities(task: Task, modalities: tuple[str, ...]) -> Task:
@@ -82,10 +97,10 @@ def _mean_sd(values: np.ndarray) -> str:
 
 
 @pytest.mark.parametrize("cohort", COHORTS)
-def test_porpoise_cohort(cohort: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_porpoise_cohort(cohort: str, pancan: Dataset, tmp_path_factory: pytest.TempPathFactory) -> None:
     home = Path(os.environ.get("ONCOBENCH_PORPOISE_HOME") or tmp_path_factory.getbasetemp() / "porpoise-home")
     home.mkdir(parents=True, exist_ok=True)
-    task = load_task(f"os-{cohort}-porpoise")
+    task = Task(task_spec(f"os-{cohort}-porpoise"), pancan)
     omics = _with_modalities(task, _present(task))
     # a modified task cannot be rebuilt by name in a worker process: run those jobs in this process
     report = run_grid([omics], ["coxnet"], seeds=SEEDS, n_jobs=N_JOBS if omics is task else 1, home=home,

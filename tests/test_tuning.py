@@ -72,8 +72,8 @@ def test_every_tuned_model_gets_the_same_budget() -> None:
         assert model.space is SPACES[name]
         assert describe(name).endswith(BUDGET.describe())
     assert describe("km") == "not tuned"
-    assert BUDGET == TuningBudget(6, 3, 2) and BUDGET.describe() == (
-        "6 candidates x 3-fold inner CV repeated 2x (36 inner fits + 1 refit; Cox-type models + 3 calibration fits), "
+    assert BUDGET == TuningBudget(4, 3, 2) and BUDGET.describe() == (
+        "4 candidates x 3-fold inner CV repeated 2x (24 inner fits + 1 refit; Cox-type models + 3 calibration fits), "
         "training fold only")
 
 

@@ -321,7 +321,16 @@ def _cases() -> tuple[list, list]:
 RUNNABLE, RESTRICTED = _cases()
 
 
+@pytest.fixture
+def small_tuning_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract checks the model interface, not the search (tests/test_tuning.py): a 2 x 2-fold budget."""
+    from oncobench.baselines import tuning
+
+    monkeypatch.setattr(tuning, "BUDGET", tuning.TuningBudget(n_candidates=2, n_splits=2, n_repeats=1))
+
+
 @pytest.mark.parametrize("spec,kind", RUNNABLE)
+@pytest.mark.usefixtures("small_tuning_budget")
 def test_contract(spec: str, kind: str, tasks: dict[str, Task]) -> None:
     task = tasks[kind]
     split = task.get_split(0, 0)

@@ -155,3 +155,24 @@ def test_tuned_survival_model_reports_choice(spec: str) -> None:
     keys = {"alpha_ratio"} if spec == "coxnet" else {"rna.alpha_ratio", "cnv.alpha_ratio"}
     assert set(model.best_params_) == keys
     assert all(0.03 <= v <= 0.5 for v in model.best_params_.values())
+
+
+def test_chosen_hyperparameters_are_logged_per_job(tmp_path) -> None:
+    from oncobench.benchmark.results import per_fold_table
+    from oncobench.benchmark.runner import run_grid
+    from oncobench.benchmark.tasks import load_task
+    from oncobench.benchmark.tracking import Tracker
+
+    task = load_task("pfi-pancan", dataset="tcga-mini")
+    report = run_grid([task], ["coxnet"], folds=[0], controls=False, progress=False, home=tmp_path)
+    assert report.failed == [] and report.ran == 1
+    (run,) = Tracker(tmp_path).job_runs(task.name, task.dataset.id)
+    alpha_ratio = float(run.data.params["hp.alpha_ratio"])
+    assert 0.03 <= alpha_ratio <= 0.5
+    assert run.data.metrics["tuning_failed_candidates"] == 0.0
+    # the same choice as fitting the registered model on that fold by hand
+    split = task.get_split(0, 0)
+    X = {m: b.values for m, b in task.features(split.train).items()}
+    model = build_model("coxnet", "survival", 0).fit(X, task.target(split.train))
+    assert model.best_params_ == {"alpha_ratio": pytest.approx(alpha_ratio, rel=1e-12)}
+    assert per_fold_table(task, tmp_path).height == 1

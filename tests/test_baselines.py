@@ -541,6 +541,7 @@ def test_top_k_follows_training_variance(tasks: dict[str, Task]) -> None:
 
 
 @pytest.mark.parametrize("model", ["rf", "xgboost"])
+@pytest.mark.usefixtures("small_tuning_budget")  # determinism of search + refit, at a CI-sized budget
 def test_same_seed_same_result(model: str, pancan_type: Task) -> None:
     a = run_job(pancan_type, Job("pancan-type", model, 0, 0, 0))
     b = run_job(pancan_type, Job("pancan-type", model, 0, 0, 0))
@@ -550,6 +551,7 @@ def test_same_seed_same_result(model: str, pancan_type: Task) -> None:
     assert a.test.metrics["auroc"] > 0.9  # tcga-mini pancan-type is easy from miRNA
 
 
+@pytest.mark.usefixtures("small_tuning_budget")
 def test_other_seed_other_predictions(pancan_type: Task) -> None:
     a = run_job(pancan_type, Job("pancan-type", "rf", 0, 0, 0))
     c = run_job(pancan_type, Job("pancan-type", "rf", 0, 0, 1))

@@ -112,8 +112,6 @@ def _separable(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 
 def test_arithmetic_error_in_inner_cv_skips_the_candidate_and_is_counted() -> None:
-    from sksurv.linear_model import CoxnetSurvivalAnalysis  # noqa: F401  (the library whose error we provoke)
-
     X, y = _separable(30, 0)
     budget = TuningBudget(n_candidates=2, n_splits=3, n_repeats=1)
     splits = inner_splits(y, "survival", budget, 0)

@@ -8,6 +8,7 @@ measured rows; a latent factor drives cohort, survival and both modalities. It i
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -18,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from oncobench.baselines import registry
 from oncobench.baselines.fusion import EarlyFusion, LateFusion
 from oncobench.baselines.preprocess import ModalityPreprocessor
+from oncobench.baselines.tuning import TunedModel
 from oncobench.baselines.registry import (
     MISSING_POLICIES,
     IncompatibleModelError,
@@ -188,7 +190,8 @@ def test_model_spec_parsing() -> None:
     assert parse_model_spec("logreg") == (get_model("logreg"), "early")
     late = build_model("logreg:late-stack", "classification", 3)
     assert isinstance(late, LateFusion) and (late.base, late.combine, late.random_state) == ("logreg", "stack", 3)
-    assert isinstance(build_model("logreg", "binary", 0), EarlyFusion)
+    tuned = build_model("logreg", "binary", 0)
+    assert isinstance(tuned, TunedModel) and isinstance(tuned.model, EarlyFusion) and tuned.kind == "binary"
     # controls ignore the fusion suffix: they use no input
     assert type(build_model("prior:late-mean", "classification", 0)).__name__ == "PriorClassifier"
 
@@ -318,7 +321,16 @@ def _cases() -> tuple[list, list]:
 RUNNABLE, RESTRICTED = _cases()
 
 
+@pytest.fixture
+def small_tuning_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract checks the model interface, not the search (tests/test_tuning.py): a 2 x 2-fold budget."""
+    from oncobench.baselines import tuning
+
+    monkeypatch.setattr(tuning, "BUDGET", tuning.TuningBudget(n_candidates=2, n_splits=2, n_repeats=1))
+
+
 @pytest.mark.parametrize("spec,kind", RUNNABLE)
+@pytest.mark.usefixtures("small_tuning_budget")
 def test_contract(spec: str, kind: str, tasks: dict[str, Task]) -> None:
     task = tasks[kind]
     split = task.get_split(0, 0)
@@ -428,17 +440,21 @@ def test_task_patient_without_rna_gets_standardised_medians(tasks: dict[str, Tas
 # ---- leakage: fitted state depends only on the training fold ---------------------------------------------
 
 
-def _fitted_state(model: EarlyFusion) -> dict[str, np.ndarray]:
-    pre = model.preprocessor_
+def _fitted_state(model: EarlyFusion | TunedModel) -> dict[str, np.ndarray]:
     state = {}
+    if isinstance(model, TunedModel):  # the choice made by inner-CV tuning is fitted state too
+        state["best_params_"] = np.frombuffer(json.dumps(model.best_params_, sort_keys=True).encode(), dtype=np.uint8)
+        model = model.best_estimator_
+    pre = model.preprocessor_
     for m in pre.modalities_:
         for attr in ("median_", "mean_", "scale_", "keep_"):
             state[f"{m}.{attr}"] = np.asarray(getattr(pre, attr)[m])
     est = model.estimator_
     if hasattr(est, "coef_") and hasattr(est, "intercept_"):
         state["coef_"], state["intercept_"] = est.coef_, est.intercept_
-    if hasattr(est, "model_"):  # CoxnetCV
+    if hasattr(est, "model_"):  # Coxnet
         state["alpha_"], state["coef_"] = np.asarray(est.alpha_), np.asarray(est.model_.coef_)
+        state["baseline_"] = np.asarray(est.breslow_.baseline_survival_.y)
     return state
 
 
@@ -525,6 +541,7 @@ def test_top_k_follows_training_variance(tasks: dict[str, Task]) -> None:
 
 
 @pytest.mark.parametrize("model", ["rf", "xgboost"])
+@pytest.mark.usefixtures("small_tuning_budget")  # determinism of search + refit, at a CI-sized budget
 def test_same_seed_same_result(model: str, pancan_type: Task) -> None:
     a = run_job(pancan_type, Job("pancan-type", model, 0, 0, 0))
     b = run_job(pancan_type, Job("pancan-type", model, 0, 0, 0))
@@ -534,6 +551,7 @@ def test_same_seed_same_result(model: str, pancan_type: Task) -> None:
     assert a.test.metrics["auroc"] > 0.9  # tcga-mini pancan-type is easy from miRNA
 
 
+@pytest.mark.usefixtures("small_tuning_budget")
 def test_other_seed_other_predictions(pancan_type: Task) -> None:
     a = run_job(pancan_type, Job("pancan-type", "rf", 0, 0, 0))
     c = run_job(pancan_type, Job("pancan-type", "rf", 0, 0, 1))

@@ -86,7 +86,11 @@ def test_per_cohort_scaling_leaves_no_trace_in_mirna(tasks) -> None:
     np.testing.assert_allclose(values.std(axis=1), 1, atol=1e-3)
 
 
-def test_done_when_pancan_type_grid_and_porpoise_cindex(tasks, tmp_path: Path) -> None:
+def test_done_when_pancan_type_grid_and_porpoise_cindex(tasks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from oncobench.baselines import tuning
+
+    # CI-sized tuning budget (2 candidates x 2-fold): the full one made this grid ~20 min on two busy cores
+    monkeypatch.setattr(tuning, "BUDGET", tuning.TuningBudget(n_candidates=2, n_splits=2, n_repeats=1))
     task = tasks("pancan-type")
     report = run_grid([task], ["logreg", "xgboost", "rf"], seeds=[0, 1], folds=[0], progress=False, home=tmp_path)
     assert report.failed == [] and report.ran == 10  # (3 models + prior + clinical-logreg) x 2 seeds

@@ -71,7 +71,8 @@ def test_registered_model_recovers_the_planted_cox_model(synth: Dataset) -> None
     assert coxnet["uno_c"] > km["uno_c"] + 0.15 and coxnet["harrell_c"] > 0.7
     split = task.get_split(0, 0)
     blocks = task.features(split.train)
-    model = build_model("coxnet", "survival", 0).fit({m: b.values for m, b in blocks.items()}, task.target(split.train))
+    tuned = build_model("coxnet", "survival", 0).fit({m: b.values for m, b in blocks.items()}, task.target(split.train))
+    model = tuned.best_estimator_  # the refit at the penalty chosen by inner CV
     names = model.preprocessor_.feature_names_out({m: list(b.features) for m, b in blocks.items()})
     coef = model.estimator_.coef_
     top = [names[i] for i in np.argsort(-np.abs(coef))[:12]]

@@ -23,9 +23,11 @@ from sklearn.svm import LinearSVC
 
 from oncobench.baselines.fusion import EarlyFusion
 from oncobench.baselines.registry import register_model
+from oncobench.baselines.tuning import TunedModel, tuned
 
 CLASSIFY = ("classification", "binary")
-EARLY = "early fusion: per-modality median imputation + presence flag, scaling and Top-500 variance filter (training fold), concatenated"
+EARLY = ("early fusion: per-modality median imputation + presence flag and scaling (training fold), concatenated; "
+         "no variance cut")
 
 
 class XGBLabelClassifier(BaseEstimator, ClassifierMixin):
@@ -58,41 +60,43 @@ class XGBLabelClassifier(BaseEstimator, ClassifierMixin):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-@register_model("logreg", summary="Elastic-net logistic regression (l1_ratio 0.5, C 0.1)", reference="Zou & Hastie, JRSS-B 2005",
-                kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
-def logreg(random_state: int = 0, C: float = 0.1, l1_ratio: float = 0.5) -> EarlyFusion:
-    return EarlyFusion(LogisticRegression(C=C, l1_ratio=l1_ratio, solver="saga", max_iter=3000, tol=1e-3,
-                                          random_state=random_state))
+@register_model("logreg", summary="Elastic-net logistic regression; C and l1_ratio tuned in the training fold",
+                reference="Zou & Hastie, JRSS-B 2005", kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
+def logreg(kind: str = "classification", random_state: int = 0) -> TunedModel:
+    return tuned("logreg", EarlyFusion(LogisticRegression(C=0.1, l1_ratio=0.5, solver="saga", max_iter=3000, tol=1e-3,
+                                                          random_state=random_state)), kind, random_state)
 
 
-@register_model("svm", summary="Linear SVM with Platt-sigmoid probabilities (3-fold, training fold only)",
+@register_model("svm", summary="Linear SVM with Platt-sigmoid probabilities (3-fold); C tuned in the training fold",
                 reference="Fan et al., JMLR 2008; Platt 1999", kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
-def svm(random_state: int = 0, C: float = 0.01) -> EarlyFusion:
-    return EarlyFusion(CalibratedClassifierCV(LinearSVC(C=C, random_state=random_state, max_iter=5000), cv=3,
-                                              method="sigmoid"))
+def svm(kind: str = "classification", random_state: int = 0) -> TunedModel:
+    return tuned("svm", EarlyFusion(CalibratedClassifierCV(LinearSVC(C=0.01, random_state=random_state, max_iter=5000),
+                                                           cv=3, method="sigmoid")), kind, random_state)
 
 
-@register_model("rf", summary="Random forest (300 trees)", reference="Breiman, Machine Learning 2001",
-                kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
-def rf(random_state: int = 0, n_estimators: int = 300) -> EarlyFusion:
-    return EarlyFusion(RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2, max_features="sqrt",
-                                              n_jobs=1, random_state=random_state))
+@register_model("rf", summary="Random forest (200 trees); leaf size and max_features tuned in the training fold",
+                reference="Breiman, Machine Learning 2001", kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
+def rf(kind: str = "classification", random_state: int = 0, n_estimators: int = 200) -> TunedModel:
+    return tuned("rf", EarlyFusion(RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2,
+                                                          max_features="sqrt", n_jobs=1, random_state=random_state)),
+                 kind, random_state)
 
 
-@register_model("xgboost", summary="Gradient-boosted trees (200 rounds, depth 4)", reference="Chen & Guestrin, KDD 2016",
-                kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
-def xgboost(random_state: int = 0) -> EarlyFusion:
-    return EarlyFusion(XGBLabelClassifier(random_state=random_state))
+@register_model("xgboost", summary="Gradient-boosted trees; depth, learning rate and rounds tuned in the training fold",
+                reference="Chen & Guestrin, KDD 2016", kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
+def xgboost(kind: str = "classification", random_state: int = 0) -> TunedModel:
+    return tuned("xgboost", EarlyFusion(XGBLabelClassifier(random_state=random_state)), kind, random_state)
 
 
-@register_model("knn", summary="k-nearest neighbours (k=15, distance-weighted)", reference="Cover & Hart, IEEE TIT 1967",
-                kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
-def knn(n_neighbors: int = 15) -> EarlyFusion:
-    return EarlyFusion(KNeighborsClassifier(n_neighbors=n_neighbors, weights="distance"), top_k=200)
+@register_model("knn", summary="k-nearest neighbours; k and weighting tuned in the training fold",
+                reference="Cover & Hart, IEEE TIT 1967", kinds=CLASSIFY, modality_handling=EARLY, missing="impute")
+def knn(kind: str = "classification", random_state: int = 0) -> TunedModel:
+    return tuned("knn", EarlyFusion(KNeighborsClassifier(n_neighbors=15, weights="distance")), kind, random_state)
 
 
-@register_model("clinical-logreg", summary="Clinical reference: logistic regression on the clinical covariates only",
+@register_model("clinical-logreg", summary="Clinical reference: logistic regression on the clinical covariates only; C tuned",
                 reference="Zou & Hastie, JRSS-B 2005", kinds=CLASSIFY, modality_handling="clinical covariates only",
                 missing="impute", is_clinical_reference=True, modalities=("clinical",))
-def clinical_logreg(random_state: int = 0) -> EarlyFusion:
-    return EarlyFusion(LogisticRegression(C=1.0, max_iter=3000, random_state=random_state), top_k=None)
+def clinical_logreg(kind: str = "classification", random_state: int = 0) -> TunedModel:
+    return tuned("clinical-logreg", EarlyFusion(LogisticRegression(C=1.0, max_iter=3000, random_state=random_state)),
+                 kind, random_state)

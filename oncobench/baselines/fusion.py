@@ -36,7 +36,7 @@ class EarlyFusion(BaseEstimator):
     predicted, from imputed values and presence columns); ``"impute"`` fits on all of them.
     """
 
-    def __init__(self, estimator: Any = None, top_k: int | None = 500, missing: str = "impute") -> None:
+    def __init__(self, estimator: Any = None, top_k: int | None = None, missing: str = "impute") -> None:
         self.estimator = estimator
         self.top_k = top_k
         self.missing = missing
@@ -62,6 +62,11 @@ class EarlyFusion(BaseEstimator):
 
     def predict_proba(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.estimator_.predict_proba(self._z(X))
+
+    def calibrate(self, oof_risk: np.ndarray, y: Any) -> "EarlyFusion":
+        """Recalibrate the estimator's survival functions on out-of-fold risks (Breslow-type estimators)."""
+        self.estimator_.calibrate(oof_risk, y)
+        return self
 
     def predict_survival(self, X: Mapping[str, np.ndarray], times: np.ndarray) -> np.ndarray:
         """P(T > t) at ``times`` for each row (survival estimators only)."""
@@ -112,6 +117,7 @@ class LateFusion(BaseEstimator):
                 rows = modality_present(X[m])
                 r = self._score(model, {m: X[m][rows]})[:, 0]
                 self._risk_mean[m], self._risk_sd[m] = r.mean(), (r.std() or 1.0)
+        self._failed: list[int] = []
         if self.combine in ("stack", "cox"):
             oof = self._out_of_fold(X, y, n)
             self.fill_ = np.nanmean(oof, axis=0)
@@ -119,6 +125,11 @@ class LateFusion(BaseEstimator):
             self.center_, self.spread_ = self.fill_, np.where(np.nanstd(oof, axis=0) > 0, np.nanstd(oof, axis=0), 1.0)
             design = self._design(oof)
             self.combiner_ = self._combiner().fit(design, y)
+        tuned = [model for model in self.models_.values() if hasattr(model, "best_params_")]
+        if tuned:  # per-modality choices on the whole training fold; failures counted over every tuned fit
+            self.best_params_ = {f"{m}.{k}": v for m, model in self.models_.items()
+                                 for k, v in getattr(model, "best_params_", {}).items()}
+            self.n_failed_candidates_ = sum(model.n_failed_candidates_ for model in tuned) + sum(self._failed)
         return self
 
     def _combiner(self) -> Any:
@@ -164,6 +175,7 @@ class LateFusion(BaseEstimator):
             for m in self.modalities_:
                 rows = fit_rows[modality_present(X[m][fit_rows])]
                 models[m] = self._new().fit({m: X[m][rows]}, y[rows])
+                self._failed.append(int(getattr(models[m], "n_failed_candidates_", 0)))
             scores = self._scores_matrix(models, {m: v[held] for m, v in X.items()}, len(held))
             if oof is None:
                 oof = np.full((n, scores.shape[1]), np.nan)

@@ -54,6 +54,8 @@ class JobOutput:
     predict_seconds: float
     total_seconds: float
     extra: dict[str, float] = field(default_factory=dict)
+    best_params: dict[str, Any] = field(default_factory=dict)  # hyperparameters chosen by inner-CV tuning
+    n_failed_candidates: int | None = None  # tuning candidates skipped for numerical failure (None: not tuned)
 
 
 def model_inputs(task: Task, model: str) -> tuple[str, ...]:
@@ -139,6 +141,8 @@ class Predicted:
     seconds: float
     extra: dict[str, float] = field(default_factory=dict)
     robustness: dict[str, pl.DataFrame] = field(default_factory=dict)
+    best_params: dict[str, Any] = field(default_factory=dict)
+    n_failed_candidates: int | None = None
 
 
 MODEL_FIGURES = {"n_params": "n_params_", "epochs_run": "epochs_run_", "train_seconds": "train_seconds_"}  # logged when a fitted model has them
@@ -180,8 +184,10 @@ def fit_predict(task: Task, job: Job) -> Predicted:
 
         robust = {name: prediction_frame(task, model, X, split.test, times)
                   for name, X in conditions(X_test, job.seed).items()}
+    best_params = dict(getattr(model, "best_params_", None) or {})
+    failed = getattr(model, "n_failed_candidates_", None)
     return Predicted(split, test_frame, valid_frame, valid_split, fit_seconds, predict_seconds,
-                     time.perf_counter() - start, extra, robust)
+                     time.perf_counter() - start, extra, robust, best_params, None if failed is None else int(failed))
 
 
 def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
@@ -201,7 +207,7 @@ def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
         extra |= score_conditions(task, predicted.robustness, predicted.split)
     total = predicted.seconds + time.perf_counter() - start
     return JobOutput(test_result, valid_result, predicted.test, predicted.fit_seconds, predicted.predict_seconds, total,
-                     extra)
+                     extra, predicted.best_params, predicted.n_failed_candidates)
 
 
 def run_job(task: Task, job: Job) -> JobOutput:

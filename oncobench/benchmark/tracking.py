@@ -379,6 +379,9 @@ class Tracker:
         if res.n_events is not None:
             metrics["n_test_events"] = res.n_events
         metrics |= output.extra  # model-reported: parameter count, epochs run, robustness scores
+        params |= {f"hp.{k}": v for k, v in output.best_params.items()}  # tuned in the training fold
+        if output.n_failed_candidates is not None:
+            metrics["tuning_failed_candidates"] = output.n_failed_candidates
         self.client.log_batch(
             rid, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in params.items()], tags=[], synchronous=True)

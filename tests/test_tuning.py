@@ -61,7 +61,8 @@ def test_budget_is_declared_once_and_spent_exactly() -> None:
     assert json.loads(json.dumps(model.best_params_)) == model.best_params_
 
 
-def test_every_tuned_model_gets_the_same_budget() -> None:
+def test_every_tuned_model_gets_the_same_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ONCOBENCH_TUNING", raising=False)  # the suite runs with a smaller one (conftest)
     models = list_models()
     assert set(SPACES) == {"logreg", "svm", "rf", "xgboost", "knn", "coxnet", "rsf", "xgboost-cox", "clinical-logreg",
                            "clinical-cox", "ridge", "knn-regressor"}
@@ -168,9 +169,31 @@ def test_chosen_hyperparameters_are_logged_per_job(tmp_path) -> None:
     alpha_ratio = float(run.data.params["hp.alpha_ratio"])
     assert 0.03 <= alpha_ratio <= 0.5
     assert run.data.metrics["tuning_failed_candidates"] == 0.0
+    assert run.data.params["tuning_budget"] == budget_from_env().key()
     # the same choice as fitting the registered model on that fold by hand
     split = task.get_split(0, 0)
     X = {m: b.values for m, b in task.features(split.train).items()}
     model = build_model("coxnet", "survival", 0).fit(X, task.target(split.train))
     assert model.best_params_ == {"alpha_ratio": pytest.approx(alpha_ratio, rel=1e-12)}
     assert per_fold_table(task, tmp_path).height == 1
+
+
+def test_budget_is_part_of_a_tuned_jobs_config_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A result tuned with another budget is another result: re-running with it must not skip the job."""
+    from oncobench.benchmark.job import Job
+
+    tuned, control = Job("t", "coxnet/rna", 0, 0, 0), Job("t", "km", 0, 0, 0)
+    monkeypatch.setenv("ONCOBENCH_TUNING", "2,2,1")
+    small = tuned.config_hash("d@1"), control.config_hash("d@1")
+    monkeypatch.setenv("ONCOBENCH_TUNING", "4,3,2")
+    large = tuned.config_hash("d@1"), control.config_hash("d@1")
+    assert small[0] != large[0] and small[1] == large[1]
+
+
+def test_declared_budget_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from oncobench.baselines.tuning import declared_budget
+
+    monkeypatch.setenv("ONCOBENCH_TUNING", "3,2,1")
+    with declared_budget(TuningBudget(2, 2, 1)):
+        assert budget_from_env() == TuningBudget(2, 2, 1)
+    assert budget_from_env() == TuningBudget(3, 2, 1)

@@ -21,11 +21,12 @@ Harrell FE, Califf RM, Pryor DB, Lee KL, Rosati RA. Evaluating the yield of medi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -43,8 +44,9 @@ NUMERICAL_FAILURES = (ArithmeticError, np.linalg.LinAlgError)
 class TuningBudget:
     """How much tuning every model in a comparison gets: the same for all of them."""
 
-    # Small by default (CI runs every model on tcga-mini); the repeat halves the inner-CV variance that moved
-    # a single 3-fold choice of coxnet's penalty by up to 0.05 C between seeds. ONCOBENCH_TUNING raises it.
+    # The repeat halves the inner-CV variance that moved a single 3-fold choice of coxnet's penalty by up to
+    # 0.05 C between seeds. ONCOBENCH_TUNING changes it for every model at once (the quick benchmark and the
+    # test suite use a smaller declared budget); the budget is part of every job's config hash and logged.
     n_candidates: int = 4
     n_splits: int = 3
     n_repeats: int = 2
@@ -53,17 +55,25 @@ class TuningBudget:
     def inner_fits(self) -> int:
         return self.n_candidates * self.n_splits * self.n_repeats
 
+    def key(self) -> str:
+        """``candidates,splits,repeats``: the form ``ONCOBENCH_TUNING`` takes, logged with every job."""
+        return f"{self.n_candidates},{self.n_splits},{self.n_repeats}"
+
     def describe(self) -> str:
         return (f"{self.n_candidates} candidates x {self.n_splits}-fold inner CV repeated {self.n_repeats}x "
                 f"({self.inner_fits} inner fits + 1 refit; Cox-type models + {self.n_splits} calibration fits), "
                 "training fold only")
 
 
+BUDGET = TuningBudget()  # the default declared budget
+
+
 def budget_from_env() -> TuningBudget:
-    """The declared budget; ``ONCOBENCH_TUNING=candidates,splits,repeats`` changes it for every model at once."""
+    """The budget in force: ``ONCOBENCH_TUNING=candidates,splits,repeats`` (read at every call, so worker
+    processes inherit it), else :data:`BUDGET`."""
     raw = os.environ.get("ONCOBENCH_TUNING")
     if not raw:
-        return TuningBudget()
+        return BUDGET
     try:
         c, s, r = (int(v) for v in raw.split(","))
     except ValueError:
@@ -73,7 +83,18 @@ def budget_from_env() -> TuningBudget:
     return TuningBudget(c, s, r)
 
 
-BUDGET = budget_from_env()
+@contextlib.contextmanager
+def declared_budget(budget: TuningBudget) -> Iterator[None]:
+    """Run with ``budget`` for every model (this process and the workers it starts), then restore the previous one."""
+    old = os.environ.get("ONCOBENCH_TUNING")
+    os.environ["ONCOBENCH_TUNING"] = budget.key()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("ONCOBENCH_TUNING", None)
+        else:
+            os.environ["ONCOBENCH_TUNING"] = old
 
 
 def harrell_scorer(estimator: Any, X: Any, y: Any) -> float:
@@ -117,7 +138,7 @@ def describe(name: str) -> str:
     if name not in SPACES:
         return "not tuned"
     names = ", ".join(k.rsplit("__", 1)[-1] for k in SPACES[name])
-    return f"tunes {names}: {BUDGET.describe()}"
+    return f"tunes {names}: {budget_from_env().describe()}"
 
 
 class ModalityStack(BaseEstimator):
@@ -206,7 +227,7 @@ class TunedModel(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Mapping[str, np.ndarray], y: Any) -> "TunedModel":
-        budget = self.budget or BUDGET
+        budget = self.budget or budget_from_env()
         Z, layout = stack(X)
         space = {f"model__{k}": v for k, v in (self.space or {}).items()}
         search = RandomizedSearchCV(

@@ -41,6 +41,10 @@ class Job:
         fields = asdict(self)
         if not fields["robustness"]:  # keeps the hashes of runs made before the protocol existed
             del fields["robustness"]
+        from oncobench.baselines.tuning import SPACES, budget_from_env
+
+        if self.model.partition(":")[0].partition("/")[0] in SPACES:  # a tuned model: its budget changes the result
+            fields["tuning"] = budget_from_env().key()
         payload = json.dumps(fields | {"dataset": dataset_id}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 

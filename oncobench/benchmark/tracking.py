@@ -381,7 +381,10 @@ class Tracker:
         metrics |= output.extra  # model-reported: parameter count, epochs run, robustness scores
         params |= {f"hp.{k}": v for k, v in output.best_params.items()}  # tuned in the training fold
         if output.n_failed_candidates is not None:
+            from oncobench.baselines.tuning import budget_from_env
+
             metrics["tuning_failed_candidates"] = output.n_failed_candidates
+            params["tuning_budget"] = budget_from_env().key()  # candidates,splits,repeats (the same for every model)
         self.client.log_batch(
             rid, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in params.items()], tags=[], synchronous=True)

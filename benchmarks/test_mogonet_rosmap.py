@@ -15,10 +15,12 @@ that differ (standardised features, symmetric normalisation, unweighted loss) to
 
 Run (about 70 s per seed and case on one idle core, several times that under load; not part of CI)::
 
-    ONCOBENCH_RAW_DIR=../shared/data/raw python -m pytest benchmarks/test_mogonet_rosmap.py -q -s -k authors
+    ONCOBENCH_RAW_DIR=../shared/data/raw python -m pytest benchmarks/test_mogonet_rosmap.py -q -s -k authors \
+        --log-cli-level=INFO
 
 Figures: the per-seed table and mean +- sd are printed in the session summary; ``$ONCOBENCH_ROSMAP_OUT`` (a file
-path) also receives them as JSON.
+path) also receives them as JSON. Torch uses ``$ONCOBENCH_TORCH_THREADS`` threads (default 1). The figures in
+NOTES/README were measured once, with 2 threads on CPU (seeds fix the initialisation and dropout).
 
 References
 ----------
@@ -29,6 +31,7 @@ classification and biomarker identification. Nat Commun 12:3445, 2021.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +49,7 @@ from oncobench.datasets.sources.rosmap import FOLDER, read_rosmap  # noqa: E402
 if TYPE_CHECKING:
     from conftest import BenchReport
 
+log = logging.getLogger(__name__)
 PAPER = {"acc": 0.815, "f1": 0.821, "auc": 0.874}
 TOLERANCE = 0.03
 SEEDS = (0, 1, 2, 3, 4)
@@ -75,7 +79,10 @@ def rosmap(raw_dir: Path):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_mogonet_reproduces_rosmap(case: str, rosmap, bench_report: BenchReport) -> None:
-    runs = {seed: fit_score(rosmap, seed, CASES[case]) for seed in SEEDS}
+    runs = {}
+    for seed in SEEDS:  # progress: --log-cli-level=INFO
+        runs[seed] = fit_score(rosmap, seed, CASES[case])
+        log.info("%s seed %d: %s", case, seed, {m: round(v, 3) for m, v in runs[seed].items()})
     mean = {m: float(np.mean([r[m] for r in runs.values()])) for m in PAPER}
     sd = {m: float(np.std([r[m] for r in runs.values()], ddof=1)) for m in PAPER}
     bench_report.lines.append(f"MOGONET on ROSMAP, {case} settings, seeds {list(SEEDS)} (paper: {PAPER})")

@@ -33,7 +33,7 @@ a Top-500 variance filter (theirs: none, on 200-1,000 pre-selected features), ea
 fold when one is given, and at most ``max_views`` views (the c^V tensor grows exponentially; the paper uses three
 omics) chosen by training coverage. On the authors' ROSMAP split their settings reproduce the published figures
 (``benchmarks/test_mogonet_rosmap.py``); the standardisation, symmetric normalisation and unweighted loss together
-cost about 0.1 accuracy and AUC there (measured in the same file, ``project-preprocessing`` case).
+cost about 0.1 in accuracy, F1 and AUC there (seed 0: accuracy 0.70 vs 0.80, AUC 0.79 vs 0.90).
 
 References
 ----------

@@ -435,7 +435,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from oncobench.baselines.deep.explain import explain_fold, write_explanation
+    from oncobench.benchmark.explain import explain_fold, write_explanation
     from oncobench.benchmark.tasks import load_task
 
     task = load_task(args.task, dataset=args.dataset)

@@ -4,7 +4,7 @@ Register a model (any class following the scikit-learn contract, taking a dict o
 ``fit``/``predict``) with the decorator, or from another package through the ``oncobench.models`` entry point
 group (the entry point names the decorated object)::
 
-    from oncobench.baselines import register_model
+    from oncobench.baselines.registry import register_model
 
     @register_model("my-model", summary="...", reference="...", kinds=("classification",),
                     modality_handling="early fusion", missing="impute")
@@ -31,6 +31,7 @@ from oncobench.datasets.errors import OncoBenchError
 
 log = logging.getLogger(__name__)
 
+KINDS = ("classification", "binary", "survival", "clustering", "translation")  # task kinds (TaskSpec checks these too)
 MISSING_POLICIES = ("impute", "drop", "mask")
 FUSIONS = ("early", "late-mean", "late-stack", "late-cox")
 
@@ -84,7 +85,6 @@ def register_model(
     modalities: tuple[str, ...] | None = None, reads_clinical: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a class or factory under ``name`` with its metadata."""
-    from oncobench.benchmark.tasks import KINDS
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
         if not summary or not reference:

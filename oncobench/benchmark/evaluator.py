@@ -4,7 +4,9 @@ Predictions are tables keyed by ``patient_id`` (never matched by position):
 
 - classification / binary: one ``proba_<class>`` column per task class, each row in [0, 1] summing to 1;
 - survival: ``risk`` (higher = worse) and optionally ``surv_<t>`` survival probabilities at the split's
-  evaluation times (:func:`survival_columns`), which add the integrated Brier score;
+  evaluation times (:func:`survival_columns`), which add the integrated Brier score; the time-dependent AUC at
+  1, 3 and 5 years (``td_auc_1y`` ...) is added where the endpoint's unit is known and the fold's follow-up
+  allows it;
 - clustering: ``cluster`` (integer);
 - translation: one column per target feature.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -28,6 +31,8 @@ from oncobench.datasets.errors import OncoBenchError
 
 if TYPE_CHECKING:
     from oncobench.benchmark.tasks import Split, Task
+
+log = logging.getLogger(__name__)
 
 EVALUATOR_VERSION = "1.0"
 ID = "patient_id"
@@ -115,6 +120,17 @@ def evaluation_times(task: "Task", split: "Split") -> np.ndarray:
     train_event, train_time = task.outcome(split.train)
     test_event, test_time = task.outcome(split.test)
     return grid(train_time, train_event, test_time, test_event)
+
+
+def survival_horizons(task: "Task") -> dict[str, float]:
+    """``td_auc_1y/3y/5y`` horizons in the task endpoint's time unit (none when the manifest declares no unit)."""
+    from oncobench.benchmark.metrics.survival import clinical_horizons
+
+    unit = (task.endpoint or {}).get("unit")
+    horizons = clinical_horizons(unit)
+    if not horizons:
+        log.info("task %s: endpoint time unit %r unknown: no time-dependent AUC at 1, 3, 5 years", task.name, unit)
+    return horizons
 
 
 def input_schema(task: "Task", split: "Split | None" = None) -> dict[str, Any]:
@@ -261,7 +277,7 @@ def evaluate(task: "Task", predictions: Any, split: "Split") -> EvaluationResult
         cols = survival_columns(times)
         surv = frame.select(cols).to_numpy().astype(np.float64) if all(c in frame.columns for c in cols) else None
         metrics = M.survival_metrics(time, event, frame["risk"].to_numpy().astype(np.float64), train_time, train_event,
-                                     times=times, surv_prob=surv)
+                                     times=times, surv_prob=surv, horizons=survival_horizons(task))
     elif task.kind == "clustering":
         event, time = task.outcome(test)
         known = ~np.isnan(time)

@@ -94,7 +94,8 @@ def model_inputs(task: Task, model: str) -> tuple[str, ...]:
     return task.inputs
 
 
-def _matrices(task: Task, ids: tuple[str, ...], modalities: tuple[str, ...]) -> dict[str, np.ndarray]:
+def model_matrices(task: Task, ids: tuple[str, ...], modalities: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The patients' matrices of the modalities a model reads, in ``ids`` order (NaN rows: not measured)."""
     return {m: block.values for m, block in task.features(ids, modalities).items()}
 
 
@@ -125,7 +126,8 @@ def prediction_frame(task: Task, model: Any, X: Mapping[str, np.ndarray], ids: t
     return pl.DataFrame(frame)
 
 
-def _fit_target(task: Task, ids: tuple[str, ...]) -> Any:
+def fit_target(task: Task, ids: tuple[str, ...]) -> Any:
+    """The target a model is fitted on (translation: an unmeasured value is the training mean)."""
     y = task.target(ids)
     if task.kind == "translation":  # an unmeasured target value is learned from the training mean, never 0
         y = np.where(np.isnan(y), np.nanmean(y, axis=0), y)
@@ -159,17 +161,17 @@ def fit_predict(task: Task, job: Job) -> Predicted:
     inputs = model_inputs(task, job.model)
     context = {"n_clusters": len(task.classes)} if task.kind == "clustering" else {}
     model = build_model(job.model, task.kind, job.seed, **context)
-    X_train = _matrices(task, split.train, inputs)
-    y_train = _fit_target(task, split.train)
+    X_train = model_matrices(task, split.train, inputs)
+    y_train = fit_target(task, split.train)
     fit_kwargs = {}
     if split.valid and "X_valid" in inspect.signature(model.fit).parameters:
         # models that early-stop get the validation fold, never the test fold
-        fit_kwargs = {"X_valid": _matrices(task, split.valid, inputs), "y_valid": _fit_target(task, split.valid)}
+        fit_kwargs = {"X_valid": model_matrices(task, split.valid, inputs), "y_valid": fit_target(task, split.valid)}
     t0 = time.perf_counter()
     model.fit(X_train, y_train, **fit_kwargs)
     fit_seconds = time.perf_counter() - t0
     times = evaluation_times(task, split) if task.kind == "survival" else None
-    X_test = _matrices(task, split.test, inputs)
+    X_test = model_matrices(task, split.test, inputs)
     t0 = time.perf_counter()
     test_frame = prediction_frame(task, model, X_test, split.test, times)
     predict_seconds = time.perf_counter() - t0
@@ -178,7 +180,7 @@ def fit_predict(task: Task, job: Job) -> Predicted:
         valid_split = Split(split.task, split.scheme, split.repeat, split.fold, split.train, (), split.valid, split.sha256)
         try:
             valid_times = evaluation_times(task, valid_split) if task.kind == "survival" else None
-            valid_frame = prediction_frame(task, model, _matrices(task, split.valid, inputs), split.valid, valid_times)
+            valid_frame = prediction_frame(task, model, model_matrices(task, split.valid, inputs), split.valid, valid_times)
         except ValueError as exc:  # e.g. no event in a small validation fold: no time grid
             log.info("%s: no validation predictions (%s)", job.key(), exc)
     extra = {name: float(getattr(model, attr)) for name, attr in MODEL_FIGURES.items() if hasattr(model, attr)}

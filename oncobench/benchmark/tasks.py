@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from oncobench.baselines.registry import KINDS
 from oncobench.datasets.dataset import Dataset, load_dataset
 from oncobench.datasets.errors import OncoBenchError, SplitError
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("classification", "binary", "survival", "clustering", "translation")
 SCHEME_VARIANTS = ("site", "holdout")
 
 

@@ -29,35 +29,11 @@ from torch import nn
 from oncobench.baselines.deep.heads import (breslow_survival, cox_partial_likelihood, discrete_time_loss,
                                             survival_from_hazards)
 from oncobench.baselines.deep.networks import EarlyNet, FusionNet, LateNet
-from oncobench.baselines.preprocess import ModalityPreprocessor, modality_present
+from oncobench.baselines.deep.tensors import TensorInputs, fit_preprocessors
+
+KINDS = ("classification", "binary", "survival", "translation")
 
 log = logging.getLogger(__name__)
-
-
-def modality_tensors(prep: Mapping[str, ModalityPreprocessor], modalities: tuple[str, ...], X: Mapping[str, np.ndarray],
-                     device: torch.device) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Per modality, the training-fitted preprocessing of ``X`` as a tensor, and the (patients x modalities) presence mask."""
-    xs, masks = [], []
-    for m in modalities:
-        raw = np.asarray(X[m], dtype=np.float64)
-        z = prep[m].transform({m: raw})[:, :-1]  # the last column is the presence flag: the mask's job
-        xs.append(torch.as_tensor(z, dtype=torch.float32, device=device))
-        masks.append(modality_present(raw))
-    return xs, torch.as_tensor(np.column_stack(masks).astype(np.float32), device=device)
-
-
-def label_tensor(classes: np.ndarray, y: Any, device: torch.device) -> torch.Tensor:
-    """Class codes of ``y`` in ``classes``; a label unseen in training (a validation fold's) is -100: no loss."""
-    labels = np.asarray(y)
-    codes = np.searchsorted(classes, labels)
-    return torch.as_tensor(np.where(np.isin(labels, classes), codes, -100), dtype=torch.long, device=device)
-
-
-def survival_tensors(y: Any, device: torch.device) -> dict[str, torch.Tensor]:
-    """``time`` and ``event`` float tensors from a scikit-survival outcome array."""
-    time_, event = np.ascontiguousarray(y["time"], np.float64), np.ascontiguousarray(y["event"], bool)
-    return {"time": torch.as_tensor(time_, dtype=torch.float32, device=device),
-            "event": torch.as_tensor(event, dtype=torch.float32, device=device)}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -71,7 +47,7 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-class DeepFusion(BaseEstimator):
+class DeepFusion(TensorInputs, BaseEstimator):
     """Encoders + fusion + head, trained for a task kind (classification, binary, survival, translation)."""
 
     def __init__(self, architecture: str = "attention", kind: str = "classification", hidden: int = 128,
@@ -102,27 +78,14 @@ class DeepFusion(BaseEstimator):
         self.random_state = random_state
 
     # ---- data ----------------------------------------------------------------------------------------------
-    def _tensors(self, X: Mapping[str, np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        return modality_tensors(self.prep_, self.modalities_, X, self.device_)
-
     def _targets(self, y: Any, fit: bool) -> dict[str, torch.Tensor]:
-        dev = self.device_
-        if self.kind in ("classification", "binary"):
-            if fit:
-                self.classes_ = np.unique(np.asarray(y))
-            return {"y": label_tensor(self.classes_, y, dev)}
-        if self.kind == "survival":
-            if fit and self.survival_head == "discrete":
-                time_, event = np.asarray(y["time"], np.float64), np.asarray(y["event"], bool)
-                qs = np.quantile(time_[event] if event.any() else time_, np.linspace(0, 1, self.n_bins + 1)[1:-1])
-                self.cuts_ = np.unique(np.concatenate([[0.0], qs, [time_.max() * 1.001]]))
-            return survival_tensors(y, dev)
-        if self.kind == "translation":
-            y = np.asarray(y, dtype=np.float64)
-            if fit:
-                self.y_mean_, self.y_scale_ = y.mean(0), np.where(y.std(0) > 0, y.std(0), 1.0)
-            return {"y": torch.as_tensor((y - self.y_mean_) / self.y_scale_, dtype=torch.float32, device=dev)}
-        raise ValueError(f"deep fusion models support classification, binary, survival and translation, not {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"deep fusion models support classification, binary, survival and translation, not {self.kind!r}")
+        if fit and self.kind == "survival" and self.survival_head == "discrete":
+            time_, event = np.asarray(y["time"], np.float64), np.asarray(y["event"], bool)
+            qs = np.quantile(time_[event] if event.any() else time_, np.linspace(0, 1, self.n_bins + 1)[1:-1])
+            self.cuts_ = np.unique(np.concatenate([[0.0], qs, [time_.max() * 1.001]]))
+        return super()._targets(y, fit)
 
     def _outputs(self) -> int:
         if self.kind in ("classification", "binary"):
@@ -157,13 +120,8 @@ class DeepFusion(BaseEstimator):
         torch.manual_seed(self.random_state)
         np_rng = np.random.default_rng(self.random_state)
         self.device_ = resolve_device(self.device)
-        mods = [m for m in X if modality_present(np.asarray(X[m])).any()]
-        if self.max_modalities is not None and len(mods) > self.max_modalities:
-            # keep the modalities most training patients have (gated fusion takes 2 or 3)
-            mods = sorted(mods, key=lambda m: (-int(modality_present(np.asarray(X[m])).sum()), list(X).index(m)))[: self.max_modalities]
-            mods = [m for m in X if m in mods]
-        self.modalities_ = tuple(mods)
-        self.prep_ = {m: ModalityPreprocessor(top_k=self.top_k).fit({m: np.asarray(X[m])}) for m in self.modalities_}
+        # with a limit, the modalities most training patients have (gated fusion takes 2 or 3)
+        self.modalities_, self.prep_ = fit_preprocessors(X, self.top_k, limit=self.max_modalities)
         xs, mask = self._tensors(X)
         targets = self._targets(y, fit=True)
         valid = None

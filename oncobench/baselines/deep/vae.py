@@ -44,9 +44,9 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from torch import nn
 
-from oncobench.baselines.deep.estimator import label_tensor, modality_tensors, resolve_device, survival_tensors
+from oncobench.baselines.deep.estimator import resolve_device
 from oncobench.baselines.deep.heads import breslow_survival, cox_partial_likelihood
-from oncobench.baselines.preprocess import ModalityPreprocessor, modality_present
+from oncobench.baselines.deep.tensors import TensorInputs, fit_preprocessors
 from oncobench.baselines.registry import register_model
 
 KINDS = ("classification", "binary", "survival", "clustering", "translation")
@@ -123,7 +123,7 @@ class MultimodalVAENet(nn.Module):
                 modality_handling="per-modality Gaussian experts combined by a product of experts over the "
                 "modalities a patient has; an absent modality is masked out of the latent and the reconstruction",
                 missing="mask")
-class MultimodalVAE(BaseEstimator):
+class MultimodalVAE(TensorInputs, BaseEstimator):
     """Multimodal VAE with a task head on the joint latent, for every task kind.
 
     Parameters
@@ -165,28 +165,6 @@ class MultimodalVAE(BaseEstimator):
         self.device = device
         self.random_state = random_state
 
-    # ---- data ----------------------------------------------------------------------------------------------
-    def _tensors(self, X: Mapping[str, np.ndarray]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        return modality_tensors(self.prep_, self.modalities_, X, self.device_)
-
-    def _targets(self, y: Any, fit: bool) -> dict[str, torch.Tensor]:
-        dev = self.device_
-        if self.kind in ("classification", "binary"):
-            if fit:
-                self.classes_ = np.unique(np.asarray(y))
-            return {"y": label_tensor(self.classes_, y, dev)}
-        if self.kind == "survival":
-            return survival_tensors(y, dev)
-        if self.kind == "translation":
-            y = np.asarray(y, dtype=np.float64)
-            if fit:
-                self.y_mean_ = np.nanmean(y, axis=0)
-                sd = np.nanstd(y, axis=0)
-                self.y_scale_ = np.where(sd > 0, sd, 1.0)
-            y = np.where(np.isnan(y), self.y_mean_, y)
-            return {"y": torch.as_tensor((y - self.y_mean_) / self.y_scale_, dtype=torch.float32, device=dev)}
-        return {}
-
     def _head_outputs(self) -> int:
         if self.kind in ("classification", "binary"):
             return len(self.classes_)
@@ -220,8 +198,7 @@ class MultimodalVAE(BaseEstimator):
             raise ValueError(f"joint {self.joint!r}; expected one of {JOINTS}")
         torch.manual_seed(self.random_state)
         self.device_ = resolve_device(self.device)
-        self.modalities_ = tuple(m for m in X if modality_present(np.asarray(X[m])).any())
-        self.prep_ = {m: ModalityPreprocessor(top_k=self.top_k).fit({m: np.asarray(X[m])}) for m in self.modalities_}
+        self.modalities_, self.prep_ = fit_preprocessors(X, self.top_k)
         xs, mask = self._tensors(X)
         targets = self._targets(y, fit=True)
         self.n_features_ = int(sum(x.shape[1] for x in xs)) or 1

@@ -1,4 +1,5 @@
-"""Survival metrics: Harrell's and Uno's C, time-dependent AUC, integrated Brier score.
+"""Survival metrics: Harrell's and Uno's C, time-dependent AUC (over a grid and at 1, 3, 5 years), integrated Brier
+score.
 
 The IPCW metrics (Uno's C, time-dependent AUC, Brier score) estimate the
 censoring distribution from the TRAINING outcomes of the split, so the caller
@@ -10,7 +11,7 @@ strictly below the largest training time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sksurv.metrics import (
@@ -24,6 +25,10 @@ from sksurv.util import Surv
 logger = logging.getLogger(__name__)
 
 _ALL_CENSORED = "all test samples are censored: C-index undefined"
+# One year in each endpoint time unit a manifest may declare; a month is a twelfth of a year (365.25 / 12 days),
+# as PORPOISE's survival_months (TCGA days / 30.44).
+YEAR = {"days": 365.25, "day": 365.25, "months": 12.0, "month": 12.0, "years": 1.0, "year": 1.0}
+HORIZON_YEARS = (1, 3, 5)
 
 
 def _arrays(time, event) -> tuple[np.ndarray, np.ndarray]:
@@ -147,6 +152,70 @@ def uno_c(time, event, risk, train_time, train_event, tau: float | None = None) 
     )
 
 
+def clinical_horizons(unit: str | None, years: Sequence[int] = HORIZON_YEARS) -> dict[str, float]:
+    """``{"td_auc_1y": 365.25, "td_auc_3y": ..., ...}``: the horizons in an endpoint's time ``unit``.
+
+    An unknown or undeclared unit gives ``{}``: a horizon cannot be placed on an axis of unknown unit.
+    """
+    if unit is None or unit.lower() not in YEAR:
+        return {}
+    return {f"td_auc_{k}y": k * YEAR[unit.lower()] for k in years}
+
+
+def _clipped_test(t: np.ndarray, e: np.ndarray, train_t: np.ndarray) -> np.ndarray:
+    # sksurv's td-AUC and Brier score ask the training censoring estimate for a
+    # weight at EVERY test time and raise past the training follow-up. Test
+    # samples observed at or after max(train_time) are controls at every
+    # evaluation time (< max(train_time)) whatever their status, so censoring
+    # them administratively at max(train_time) leaves both metrics unchanged.
+    horizon = train_t.max()
+    late = t >= horizon
+    if late.any():
+        logger.debug("%d test samples censored at the training horizon %s for td-AUC/IBS", int(late.sum()), horizon)
+    return Surv.from_arrays(e & ~late, np.where(late, horizon, t))
+
+
+def td_auc_at(time, event, risk, train_time, train_event, horizon: float) -> float:
+    """Cumulative/dynamic AUC at one ``horizon``: cases die by it, controls are alive after it (IPCW).
+
+    Raises ValueError, saying why, when the horizon is outside the training follow-up (the censoring
+    weights are undefined there), or when the test fold has no event by the horizon or no patient
+    followed beyond it.
+
+    References
+    ----------
+    Uno H, Cai T, Tian L, Wei LJ. Evaluating prediction rules for t-year survivors with censored regression
+    models. JASA 2007;102(478):527-537.
+
+    Hung H, Chiang CT. Estimation methods for time-dependent AUC models with survival data. Can J Stat
+    2010;38(1):8-26.
+    """
+    t, e = _arrays(time, event)
+    train_t, train_e = _arrays(train_time, train_event)
+    if horizon >= train_t.max():
+        raise ValueError(f"horizon {horizon:g} is not inside the training follow-up (last training time "
+                         f"{train_t.max():g}): censoring weights undefined")
+    if not (e & (t <= horizon)).any():
+        raise ValueError(f"no test event by the horizon {horizon:g}: no cases")
+    if not (t > horizon).any():
+        raise ValueError(f"no test patient followed beyond the horizon {horizon:g} (last test time {t.max():g}): "
+                         "no controls")
+    estimate = np.asarray(risk, dtype=np.float64).ravel()
+    train = Surv.from_arrays(train_e, train_t)
+    return float(cumulative_dynamic_auc(train, _clipped_test(t, e, train_t), estimate, [horizon])[0][0])
+
+
+def td_auc_at_horizons(time, event, risk, train_time, train_event, horizons: Mapping[str, float]) -> dict[str, float]:
+    """:func:`td_auc_at` for each named horizon; one that is undefined is left out, with the reason logged."""
+    out = {}
+    for name, horizon in horizons.items():
+        try:
+            out[name] = td_auc_at(time, event, risk, train_time, train_event, horizon)
+        except ValueError as exc:
+            logger.info("%s undefined: %s", name, exc)
+    return out
+
+
 def survival_metrics(
     time,
     event,
@@ -156,8 +225,10 @@ def survival_metrics(
     *,
     times: Sequence[float] | None = None,
     surv_prob: np.ndarray | None = None,
+    horizons: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
-    """Harrell's C, Uno's C, mean time-dependent AUC and, optionally, the integrated Brier score.
+    """Harrell's C, Uno's C, mean time-dependent AUC, optionally the integrated Brier score and the AUC at
+    clinical horizons.
 
     Parameters
     ----------
@@ -173,13 +244,18 @@ def survival_metrics(
         :func:`evaluation_times`. Required when ``surv_prob`` is given.
     surv_prob : ndarray, shape (n, len(times)), optional
         Predicted survival probabilities S(t | x) at ``times``.
+    horizons : mapping of name to time, optional
+        Horizons (e.g. :func:`clinical_horizons`) at which to report the
+        time-dependent AUC under that name.
 
     Returns
     -------
     dict
-        ``harrell_c``, ``uno_c`` (tau = ``max(times)``), ``td_auc`` and, when
+        ``harrell_c``, ``uno_c`` (tau = ``max(times)``), ``td_auc``, when
         ``surv_prob`` is given, ``ibs`` (nan when ``times`` holds a single
-        time: the integral needs at least two).
+        time: the integral needs at least two), and then each horizon where
+        :func:`td_auc_at` is defined (an undefined one is left out and its
+        reason logged).
 
     Notes
     -----
@@ -216,16 +292,7 @@ def survival_metrics(
         grid = _check_grid(np.asarray(times, dtype=np.float64).ravel(), t, train_t)
 
     train = Surv.from_arrays(train_e, train_t)
-    # sksurv's td-AUC and Brier score ask the training censoring estimate for a
-    # weight at EVERY test time and raise past the training follow-up. Test
-    # samples observed at or after max(train_time) are controls at every grid
-    # time (< max(train_time)) whatever their status, so censoring them
-    # administratively at max(train_time) leaves both metrics unchanged.
-    horizon = train_t.max()
-    late = t >= horizon
-    if late.any():
-        logger.debug("%d test samples censored at the training horizon %s for td-AUC/IBS", int(late.sum()), horizon)
-    test_clipped = Surv.from_arrays(e & ~late, np.where(late, horizon, t))
+    test_clipped = _clipped_test(t, e, train_t)
 
     out = {
         "harrell_c": harrell_c(t, e, estimate),
@@ -243,6 +310,8 @@ def survival_metrics(
             out["ibs"] = float("nan")
         else:
             out["ibs"] = float(integrated_brier_score(train, test_clipped, surv_prob, grid))
+    if horizons:
+        out |= td_auc_at_horizons(t, e, estimate, train_t, train_e, horizons)
     return out
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import polars as pl

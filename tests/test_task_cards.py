@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import duckdb
@@ -22,7 +21,7 @@ from oncobench.benchmark.task_cards import (TaskCardError, add_task_card, read_t
                                             register_card_tasks)
 from oncobench.benchmark.task_store import (TaskDefinitionError, all_task_specs, remove_task, spec_from_json,
                                             spec_to_json, store_tasks, stored_spec)
-from oncobench.benchmark.tasks import TASKS, TaskSpec, load_task, register_task, task_spec
+from oncobench.benchmark.tasks import TASKS, TaskSpec, load_task, task_spec
 from oncobench.datasets.dataset import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

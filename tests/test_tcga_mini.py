@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import polars as pl
 import pytest
 
 from oncobench.cli import main

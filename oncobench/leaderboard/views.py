@@ -15,7 +15,6 @@ from oncobench.leaderboard.db import LeaderboardDB
 from oncobench.leaderboard.ranking import RankedRow, latest_versions, rank
 from oncobench.leaderboard.scoring import protocol_key
 from oncobench.benchmark.evaluator import EVALUATOR_VERSION
-from oncobench.datasets.errors import OncoBenchError
 from oncobench.leaderboard import site
 
 log = logging.getLogger(__name__)

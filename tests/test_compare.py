@@ -287,3 +287,15 @@ def test_one_test_split_gets_bootstrap_intervals(home: Path) -> None:
     assert by["logreg"]["vs_clinical_diff"] == pytest.approx(by["logreg"]["macro_f1_mean"] - by["clinical-logreg"]["macro_f1_mean"], abs=1e-12)
     text = format_results(task, table)
     assert "Δ [95% bootstrap CI] p" in text and "percentile bootstrap over test patients" in text
+
+
+def test_fold_level_summary_averages_seeds_first_and_counts_undefined() -> None:
+    """Seeds share a fold: two seeds of fold 0 are one unit; a None/NaN score (metric undefined there) is left out."""
+    from oncobench.benchmark.aggregate import summarize_units
+
+    s = summarize_units([((0, 0), 0.6), ((0, 0), 0.8), ((0, 1), 0.5), ((0, 2), None), ((0, 2), float("nan"))], "harrell_c")
+    # units: fold 0 -> 0.7, fold 1 -> 0.5, fold 2 undefined
+    assert s["n"] == 2 and s["n_undefined"] == 1 and s["n_seeds"] == 2
+    assert s["mean"] == pytest.approx(0.6) and s["sd"] == pytest.approx(0.1414213562373095)
+    # t(0.975, 1) * sd / sqrt(2) = 12.7062 * 0.1 = 1.27: the interval is clipped to C's range [0, 1]
+    assert s["ci_low"] == 0.0 and s["ci_high"] == 1.0

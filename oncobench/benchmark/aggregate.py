@@ -73,7 +73,7 @@ def summarize_units(values: Iterable[tuple[Hashable, float]], metric: str = "", 
     any unit had."""
     by_unit: dict[Hashable, list[float]] = {}
     for unit, value in values:
-        by_unit.setdefault(unit, []).append(float(value))
+        by_unit.setdefault(unit, []).append(math.nan if value is None else float(value))  # None: undefined there
     per_unit = []
     for scores in by_unit.values():
         arr = np.asarray(scores, dtype=np.float64)

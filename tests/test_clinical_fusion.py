@@ -60,7 +60,8 @@ def test_cox_combiner_leaves_clinical_terms_unpenalised() -> None:
         at_risk = y["time"] >= y["time"][i]
         grad += Z[i] - (w[at_risk] @ Z[at_risk]) / w[at_risk].sum()
     np.testing.assert_allclose(grad, [0.0, 0.0, 5.0 * beta[2], 5.0 * beta[3]], atol=1e-4)
-    assert beta[2] > 0.3  # the rna score carries the planted latent hazard
+    # the rna score carries the planted latent hazard; the cnv score is noise (its ridged coefficient stays small)
+    assert beta[2] > 0.15 and beta[2] > 2 * abs(beta[3])
 
 
 def test_out_of_fold_score_of_a_patient_ignores_its_own_outcome() -> None:

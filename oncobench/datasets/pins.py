@@ -46,6 +46,276 @@ PINS: tuple[PinnedFile, ...] = (
     # derived by the data curators: no public URL, offline (--raw-dir) only
     PinnedFile('imaging_saltz2018_tilmaps_tcga13/DERIVED_TILMap_TableS1.csv', None, '2fc173099f7da871463dcad0533f3d5f630c194d23f8ef404d9f04d49870c40e', 1983352, 'imaging_saltz2018_tilmaps_tcga13'),
     PinnedFile('imaging_saltz2018_tilmaps_tcga13/mmc2 - modified.xlsx', 'https://raw.githubusercontent.com/Aleksandra795/TIL_maps/a5abb392fbddd4da990f1e33edb467aa96512b94/Data/mmc2%20-%20modified.xlsx', '903c8471ea73f2fc1a391a67efbea6f9b9178b5f1e4e0b5d66e95c07f0539169', 1703148, 'imaging_saltz2018_tilmaps_tcga13'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/Clinical_Rec.csv', None, '69c635c31ea5fe95e27c50cdcd991e99a9882f58f7014f1403e350e380e9fae8', 331657, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/Main_Dataset/Classification_datasets/GS-BRCA/Top/BRCA_label_num.csv', None, '602ab2bc46fe744dc3ecd0a7cd00c369e1b738c77a82ac67a2902e05217b8230', 1348, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/Main_Dataset/Classification_datasets/GS-BRCA/Top/BRCA_miRNA_top.csv', None, '3d3c3c2741a9dceb08cc9f900169a310aad348dabaa535cf0a43e8902628f3e8', 1789198, 'mlomics_roster_gsbrca_splits'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/derived/mlomics_release_files_lfs_pins.csv', None, 'ccd5d35d4a65e78590a7bed76c0e75ee06084f26813992dbef2ae1692f17deac', 32201, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_test_1.txt', None, '8c5192c7ef7de5343bc49ec9e88b02d8fd7f07f307324b2e4dac1aeef00bec01', 2160, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_test_2.txt', None, 'c7c3b3a89859a5c1f753c85590a6ecc062f5c5c533f1c1239538406d062352f2', 2144, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_test_3.txt', None, 'b8b8adaf631529bf3eac66287e7ad66a56570f053962068a96c555621d6d0570', 2144, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_test_4.txt', None, 'e5a358986b390628053126e4a582708d86eff5986d6f4cd90ce5e1960a134f1d', 2144, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_test_5.txt', None, '117039c80ba35d52cf4d548c2a5360e1923d5953a89418e83594dbbfd4075f46', 2144, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_train_1.txt', None, 'acbc75bd0b36e35bc2ebeb41d6b376a2cda108f075c01cbbad2fd1a910c215b7', 7280, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_train_2.txt', None, 'fdc10d0399774cea495a52c58a4a40a746a82a0b3ad0d5a18fdb22853a3c8b34', 7296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_train_3.txt', None, 'aff396163be897f910f1db7c6b8b3ac6865525f75314ed5f8f31ba67c11183cf', 7296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_train_4.txt', None, '213f737f68eb2dbf517fbcafb4c27a70ba5ad5c0afdc3ab7a0c5e4be3bad5b5c', 7296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_train_5.txt', None, 'a7f0a1c417c6a0e4cb9acebc6314f52dbc56ac7fb9e27b99955f41b743a93f65', 7296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_val_1.txt', None, 'b6a344410fd1d6714ac020c4ea8024e7bfac44952ab05b860b4727a431327252', 1296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_val_2.txt', None, '1014ba2f705ffac6f0a757f1d8291d388f1c92fae0b3505ca773f2cb37b39f10', 1296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_val_3.txt', None, '8f6332ffd6c4495aabadabc6050d74206b13ed48dd7a18484e4830e6fdfba841', 1296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_val_4.txt', None, '9ec8bd26468216ab423172186b7b627270e8e287e0007c97f88952698fd4c655', 1296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/GS-BRCA/split_val_5.txt', None, '556a2a3a730407a75d312280d45e9298a76ff3eb7575b16b5d66fedc562d5d3d', 1296, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_test_1.txt', None, '29d645daa0b3be330da1334fa1728f99db3cee548b2f1c582a009df4f0b36a55', 28645, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_test_2.txt', None, '6957282dfb09fcddb4ce3f6aaeeaf7314bf062c3bceaf68d50ff42478fbac558', 28645, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_test_3.txt', None, 'faa98a0f6a953e479f886d6a1ae57796a157e66b1dc98dbe6e2f5766734f9108', 28628, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_test_4.txt', None, 'cbfd041688db89a840f72e4f694fab59d6df28266e5a4602d757a1427bb4789a', 28628, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_test_5.txt', None, '207db8233a15e87a4fbfc66296afab5c70c9df066a94430291ce81aa032b1610', 28628, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_train_1.txt', None, '1e05b1dd64f1c905d1f6d4e9261ddaaef8686edce54ce3c97175b0b854656ec9', 97342, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_train_2.txt', None, '85d9bda24c6bd48cfa6ea96550e35f57e005af2b44c8a72422e466544be2bd02', 97342, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_train_3.txt', None, 'c5158d7ce15929731e4f90c65cb19e7b314e9be43ea1ee8462bc53cb4d9aea90', 97359, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_train_4.txt', None, '163aa4e0d6c858f6393e5014e8da8a88da73a845d3f4d99cfdd495c128946118', 97359, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_train_5.txt', None, 'ffb77bb3deb60fb470b7ef9feca09a9e7d374481cf9b2edf2f5e780ea221d71a', 97359, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_val_1.txt', None, '7c8c88b0f7dd6d35c0f6fa90e0f3df63f83d8fc74d36e406810972d188cd0444', 17187, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_val_2.txt', None, '932e91f345ea3f9077ec2bf24b6cb4c37fd214a926e9876e001d294d492c78a2', 17187, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_val_3.txt', None, '13673d3cc20a124c8e4cf9734380719f5b8e36ac83f1e3a92783c71824e66538', 17187, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_val_4.txt', None, '540de792423b6adb7e86c7c356ae818227865053e5bbe8c77efc64d48e34df17', 17187, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/PANCAN/split_val_5.txt', None, 'b06d0b28d3e5c589a52f6acc851c6b88eda038d59a27cf0921f50e1d6c2666aa', 17187, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_test_1.txt', None, '0dc76b2e9131224834c853b66ddeb05d7da27cb03da61dd8ea2018bd68f6de20', 1027, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_test_2.txt', None, 'fbafcd11e6db7ce55383c04e8c11489b725a72683465e343b2057a6394d2805d', 1027, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_test_3.txt', None, 'd83841b4b03a15e6c70328df1bc59193c4ee90e88929d8400b1c33bff4fa5c4b', 1027, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_test_4.txt', None, 'd99a41f8c11f7a8cafb0acfc0bd365225c656becf8aad88fea3eade87ef469f9', 1027, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_test_5.txt', None, '0cad92b151a6a74d904ab708f56f716b4cbd5503d582a5bc91bf9052e99dc481', 1027, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_train_1.txt', None, 'fabc7eba0463f64e147182f3c13d271193f18f4e6715f3bc004a8e968a789fcc', 3484, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_train_2.txt', None, 'bc0d25e44417fb0077c4152b00261c3008089a1b5df632a0d7e8f8f94ddf9674', 3484, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_train_3.txt', None, 'c9f95da2fce8f2463601473418649be2cc5149e33942e35a0146328403eed097', 3484, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_train_4.txt', None, 'b8ff010471069b85e5ffc3e591450c02ac2ff29e20b448a0c87ab8d32c79fe1e', 3484, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_train_5.txt', None, '8794ef4711dc88e9179489c1816b30f8c5937eea890eb12d4f3462bb6c684c48', 3484, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_val_1.txt', None, 'a5fdf0c4f5aa998eb3ef554f285741b8064ad347332a4ddf6e5fe39c2860e3de', 624, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_val_2.txt', None, '01bcc2186c87da98bfa9d1c5375e507c41e58d884420c51df0ddb497075859d1', 624, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_val_3.txt', None, '5bbd28b1654513e4f14b86a9584d8dff4f7554299b2bc12f1a84fe673a0af86d', 624, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_val_4.txt', None, '5e9cf5d6461f272958e67c6334921be465a727120bcea52b365ed13bcbb2d11b', 624, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BLCA/split_val_5.txt', None, 'd5d3b56ee593350ea192e042369ab7a0dcacf09b16c6d484bccd86c3938a6cf9', 624, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_test_1.txt', None, 'b43165aaf91390c045a84a85690237d5374e48ab6809d428e040f1045e74a689', 1404, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_test_2.txt', None, 'c9e58be1c728026733a5e20493abc9c6ea472e9ceabb731e37b527afc06826ed', 1404, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_test_3.txt', None, '58dc58ad1eff87dd4f68eaca9fa266778310028e5627f25ee18c7b56ffe84786', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_test_4.txt', None, 'db6fdc7185a76d21597b90510f37f120941ee4bd82d08719774b5795ba499230', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_test_5.txt', None, '5d90bc880d02c8ba2b13b64ffc88b7233d9b8bacb1ba792fd275cd45b83fca3f', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_train_1.txt', None, '17e2e6d3223dd0d350c0a0e1da182074f6fb8235d872dc009a1b12536d4eddb0', 4732, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_train_2.txt', None, 'bb993904664e96dd8bef2808d2b3cc421870a336c041fc99593846625ca245dd', 4732, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_train_3.txt', None, 'c5e59a638a781569cbcf55f1d2a9b1f566a4664a914aae13073e28d1acf988e5', 4745, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_train_4.txt', None, 'c889501d2341b59d62f0c289aab202144942af7875232ee238681348b1453092', 4745, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_train_5.txt', None, '9f100e10fda8b795d49d39ebff3fb119bf0f4230246d47be928a5ab2ed3074b1', 4745, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_val_1.txt', None, '0bc65dc90631f627b2eb7732788763d87c4aa4195174e5b630917a9ec23be119', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_val_2.txt', None, 'e07d2f73cb59340639ee673abcaad8cc7d21f4685927e50945dc25ad20d5f7fc', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_val_3.txt', None, '018f8840d4e4b9de646ffbc60e22367d60f627c05e9955a388434054185b176b', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_val_4.txt', None, 'a9cc6eb0a52d7a07e7950178341ff645ba40321fbe17f831062d5900d1ed6444', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-BRCA/split_val_5.txt', None, 'f48a64021e07cf7d1fc52287d43737b397e36ee9062714872682557b6ead929a', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_test_1.txt', None, 'eff099642b7c60ae5c140829be86f88af3b74e41db8af9d46278ea224f98e05b', 663, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_test_2.txt', None, '083bd959f473786047e0d856755264b0bd17786d3a2e2ec8daeb0497a2381872', 663, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_test_3.txt', None, '772873ac8b52150288214da8d819ce3279c35f8bf60152aae01bf2918216a398', 663, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_test_4.txt', None, '679693fa90fec1c75b79494d59c2ba5dd9c81c34cd2d6b9ef59154a378657b4b', 663, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_test_5.txt', None, 'e1c2427ea78fd0eacc37bbd918963fe4318bc1ea999f490d9bc7822d0efc008f', 650, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_train_1.txt', None, '5639809526a49d1859537ba9a780e5daae721f0cac51c1ffcefd3db0a488a90b', 2236, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_train_2.txt', None, '3f2bfda238f6686fa6ecdb36af9818451adc9cb78bdd81a4a976f1ac42c3c897', 2236, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_train_3.txt', None, 'ccd82021e752fdad1c82c236534857060a7e78f0f009e836ef83c072862e4439', 2236, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_train_4.txt', None, 'fbec9fc00dd03dead4388c1525a981a227fe4ab89360c617d7083b1ee06ed52c', 2236, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_train_5.txt', None, '7d8b33714d7735f2c6bd73f4784618e126f0fa6cffe99e572f56f23d7483f588', 2249, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_val_1.txt', None, '59a7815d8b7fdf424a207b14d1b1527df52753fef9ce86d7961cd6d2a48aa41b', 403, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_val_2.txt', None, '15dbe0f9f10ebd0481b6bb89ad1dc5b0991e62c205f0235160348f1a505306a3', 403, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_val_3.txt', None, '896b350040479bacd67c615fcaaca07edd335e7ba6dd4330cd8e994c1d6a1ac3', 403, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_val_4.txt', None, '93fe2dfb72b07f93b939948821ccced79684d63dda6d437b09175d496ed37b4f', 403, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-GBM/split_val_5.txt', None, '4ee8d9ed50f7cf347d2caf429ad832b4a53718cec4e9446af0f09b55a3635292', 403, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_test_1.txt', None, '7507c8e81f00fee35a5bc30a5fd5fc597d3006d817f2f97df3fc7e9757bf7b72', 1131, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_test_2.txt', None, '1289ae962932fe9073e8cb877f9a053016df652861c403c0120ee29975bd4835', 1118, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_test_3.txt', None, '16148039b8618b584cbd962d5608117ebe2682c582ffb7677786b43b11fc6e82', 1118, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_test_4.txt', None, 'd13348175488e26e2227414b3f2a0832fe05e436761cdcbc3b26ae84f76651a8', 1118, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_test_5.txt', None, '01af57a6792cec9fc5c32375ef5a1be730a22bdcb6cda641728b4be4d580a88b', 1118, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_train_1.txt', None, 'b07c3255ffd16ae3be4f8bcc8328040da176811764b4c94b4846d8d81487c6e5', 3796, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_train_2.txt', None, 'b02679a58be3d1b2c095e21cde94163d4272250fe2a9abc48d1909a10bdf84a3', 3809, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_train_3.txt', None, '9dd33fcf939597128ef44fb231ac70fa35fef7fc0820ba83ba8537e84f636ace', 3809, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_train_4.txt', None, 'b0736877ff0b74fd0a973660987346bff22541a3591fd811482be5947156621e', 3809, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_train_5.txt', None, '7ecf1233b212cbf2a2d626e57ea63f3edc2e56a74e4787631a493bc2da2957be', 3809, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_val_1.txt', None, '4ea43d334cab6eb8c4f3bb1cb39a38a7c84533192786ad64a2c779b41ad3e739', 676, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_val_2.txt', None, '862efcc8748b29a09593aaa892da45b0eb49061df713125b866060d6cb0c7908', 676, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_val_3.txt', None, 'd5b3718532f28f0dff6a0d9923ccfc70d577e05717e864b2f737fff6c1afb380', 676, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_val_4.txt', None, '8cfbc348a56529333bf66268ee15cf2074763b232500670cdc817f4262172ad8', 676, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-LUAD/split_val_5.txt', None, '32c5a3c1088670e8b6f46e0651566e4693e8e663d462cfa17fefb8f3533cb7fa', 676, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_test_1.txt', None, '1a0550cbf6a3e181a286861791d3322b751172e3290e5bd5d58615de00beb55f', 1404, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_test_2.txt', None, '38a7a658ca87f28dd960c0e4086bf87ea20d95b87e37ecf05a52a34f47711da4', 1404, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_test_3.txt', None, 'dea64535f49f393bece461efedb5ff2a4fdeac4dee1e48837996b8c315aa1603', 1404, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_test_4.txt', None, '1dc6657cfebf426dcef080adf02dad006d3d7e5c8ae8b75dd236df917ea23dc9', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_test_5.txt', None, '7a5a27f21b093b99a3ad3c6605140b8341b913a9f0052a9b182e047db95a219b', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_train_1.txt', None, 'fb38637264046388c262a24e35506a5bf26a73de17ba854ea59da5065fef7c96', 4745, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_train_2.txt', None, 'd7578f0578b7828d115c581175ec8100f9eca87ba41170c123d036ded3734309', 4745, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_train_3.txt', None, 'dc3cd1d1901bcf71af6dc132f5035e287629ffcfc1c63633f0d072fee192f455', 4745, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_train_4.txt', None, '1cfd49d31b0b24e52cdb846f669ffa2669b7d0a8cf800ee418b16fe5ad9e618e', 4758, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_train_5.txt', None, '698861bb86be2bef30a23aa67bda547edab5540d7a521a2b70584bafa07854e4', 4758, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_val_1.txt', None, '3baecbedc66818f13ae2f1f36194629a89d4b6a2b49513dabf58542ba268ae10', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_val_2.txt', None, '1fea36949f2a611710671f14841f4602442a66a523f33cd321b487d54b4c2ca0', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_val_3.txt', None, '9f1a9623f98affbf4364860296e61fd7550936b9c1017f4970284bd1d6fce1ef', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_val_4.txt', None, 'e5ec6ec6f876e25c3a73cfc6098caa9f59adeea3db0df9730cca192685192d24', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-OV/split_val_5.txt', None, '8edd77b301c665cb8fbb18ac08399a73dfb553c4523e1f0aed979a3f2c8cf3e7', 845, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_test_1.txt', None, 'dbdd7306a5b0e4ebd40a9779fcdd9f2c9efe620b55af61bbb954600bf8b08749', 416, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_test_2.txt', None, '3a796e24fd4fbbb6a7c7c9bcf029f0ced2a8b1106ea84382153197d423a6939b', 416, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_test_3.txt', None, '7e1f6862a8c3ed993c12aa3c604b1f6bf7b64043a077e590e90a714d0b7ca9be', 416, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_test_4.txt', None, 'ce01e37af688098ef0da8777f6bd36510dc2ea63b9aa92054f628a3beae60ffd', 403, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_test_5.txt', None, '854fb8cf9ddaff88effc535e3028c6f4cd031ed72997319be04efe7ec6e62484', 403, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_train_1.txt', None, '6ceb2deb8623c01426ccce5e4b2fa04cc7f8f419f68682204d08ba2c69eba106', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_train_2.txt', None, 'faec9c52261285fe362683655223c1421b1936a1dc51b0c85860a42b60dee8f5', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_train_3.txt', None, '36fc41e2360aaa0f271a97eec10aa5e88ac9cbc4abc1190b42c324a494101f51', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_train_4.txt', None, '149c0355bf52cbde2d619995d387469b95abdbbc111567ba3ef07d7493a88a5a', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_train_5.txt', None, '71a8418ed80fef885b73ce4c40f6f27d97fc6d1f908ed448b60fbf07f3c7486e', 1391, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_val_1.txt', None, '9da49388afe86a175c6f42b03505e5923ad548e9391878a356b691a710be7f0a', 247, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_val_2.txt', None, '6d680647ef0fd44788cf9d373c012acf63da530e4239a984d241a317ce341985', 247, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_val_3.txt', None, '50ceca87c573677dc1f141c91683d40ad1b700100b85e0567fb71e4fa56e69b9', 247, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_val_4.txt', None, '4014810ce3e4fcce878d58267544f6af7a3ff61215bb7d6ed5c63be7a63f903d', 260, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mlomics_roster_gsbrca_splits/splits/TCGA-UCEC/split_val_5.txt', None, '170bceee920f7ea4de9a5f964ba94d5d22f328cbba04afe77bbadd9ca7d27028', 260, 'mlomics_roster_gsbrca_splits'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/1_featname.csv', None, '1df5c536e47eb0d532abbb8bea6a9361bba01a913e03cd03b8ef06fb7849a660', 3655, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/1_te.csv', None, 'd9d9daf05915556fd13008fb6ad7d88e0c5a8a57e5a985548640d4cd1563712b', 530000, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/1_tr.csv', None, '37bfcc58da320bf6c37b22617ed821dcfa96ca4abd334adf4d42c8e3375d972b', 1225000, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/2_featname.csv', None, '7431418fb193e02a1c1431f9446ccc227c8818a4d40c1cb72a2b640a0d8d38b7', 2200, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/2_te.csv', None, '546e9d7f640e54c4c1d6540ed2c1a3adb10497635e7d6b8d4099b4930271ac76', 530000, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/2_tr.csv', None, 'b1d1d20f8793e5f11248218f19493d9a7be366ee5bbbaff585058401976f8a21', 1225000, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/3_featname.csv', None, '2b0b3451af16597ae34342a6abc99e397482fef30a61821a8e8fe7cb69276bae', 2661, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/3_te.csv', None, 'c0d9efd6c35e8c5768b759238c95c64674d7e1e7f76ed07fca6f168d67e676f4', 530000, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/3_tr.csv', None, 'fd8708bc0c41f774209f9e6a49a74c5a9acd510dd62eadc299a18d49ccd9e862', 1225000, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/labels_te.csv', None, '20d728c6f51f79ff5fa7719b960daf22074a0e6e1f3028869042b02ca4e3f68d', 2650, 'mogonet_rosmap_reproduction'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('mogonet_rosmap_reproduction/ROSMAP/labels_tr.csv', None, '5859aa107dbf406937938ebefbec122d01fea5d41a9bd0292199f4406749e45d', 6125, 'mogonet_rosmap_reproduction'),
     PinnedFile('porpoise_tcga14_multiomics_survival/datasets_csv/signatures.csv', 'https://raw.githubusercontent.com/mahmoodlab/PORPOISE/3390dc40e15995ba852d7a561faf0e996cf20501/datasets_csv/signatures.csv', '6bf0a195a67a04774df3fec808748e06a87176506b17d3cd1e8e9049d2624477', 25944, 'porpoise_tcga14_multiomics_survival'),
     PinnedFile('porpoise_tcga14_multiomics_survival/datasets_csv_mutsig/tcga_blca_all_clean.csv.zip', 'https://raw.githubusercontent.com/mahmoodlab/PORPOISE/3390dc40e15995ba852d7a561faf0e996cf20501/datasets_csv_mutsig/tcga_blca_all_clean.csv.zip', 'd432e00dca23c4c7bc7ad574c69f67dd4e3a4656a2d695ac3420427569e52728', 1597311, 'porpoise_tcga14_multiomics_survival'),
     PinnedFile('porpoise_tcga14_multiomics_survival/datasets_csv_mutsig/tcga_brca_all_clean.csv.zip', 'https://raw.githubusercontent.com/mahmoodlab/PORPOISE/3390dc40e15995ba852d7a561faf0e996cf20501/datasets_csv_mutsig/tcga_brca_all_clean.csv.zip', '4bc9de58ef6e8f8f7566fef6512c6c7db62cb827e4117b6f356d679e26e3e5f8', 4081277, 'porpoise_tcga14_multiomics_survival'),
@@ -161,6 +431,40 @@ PINS: tuple[PinnedFile, ...] = (
     PinnedFile('subtypegan_tcga10_clinical_mirna/results/STAD.clinic', 'https://raw.githubusercontent.com/haiyang1986/Subtype-GAN/c7ef2f58eb8d74213cf75eca982eddad3ea75aa6/results/STAD.clinic', 'e823275ce06ea8710b022dff85b6677931b7a7b44609cfb88516a588c3ebc0ba', 20010, 'subtypegan_tcga10_clinical_mirna'),
     PinnedFile('subtypegan_tcga10_clinical_mirna/results/UCEC.clinic', 'https://raw.githubusercontent.com/haiyang1986/Subtype-GAN/c7ef2f58eb8d74213cf75eca982eddad3ea75aa6/results/UCEC.clinic', '7404a68333c90928fc488e26fff2687cdbfae158934a7be4e75bd086f227ea7c', 50823, 'subtypegan_tcga10_clinical_mirna'),
     PinnedFile('subtypegan_tcga10_clinical_mirna/results/UVM.clinic', 'https://raw.githubusercontent.com/haiyang1986/Subtype-GAN/c7ef2f58eb8d74213cf75eca982eddad3ea75aa6/results/UVM.clinic', '34a38b125adef1f9951c7b48de070d576e1caa705ec1c1628cabbe44ceac6f2e', 4155, 'subtypegan_tcga10_clinical_mirna'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/DESCRIPTION', None, 'db2760d0f489d465e12258e424cff63315991df2e6b9c5d493ba6f459a8fb21d', 2428, 'tcga_acc_miniacc_5assays'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/derived/Mutations.csv', None, 'b35481015a1f493f0c005472d0954ab4f039ddf6e1e5f18be97fec5a2d8ed4f1', 21000, 'tcga_acc_miniacc_5assays'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/derived/RNASeq2GeneNorm.csv', None, 'fdd456ed723455721aa32129dd27d88ed782ac2ab31a4a7764539054f3994ac4', 145916, 'tcga_acc_miniacc_5assays'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/derived/RPPAArray.csv', None, '8c4a835db762c31b20bccf1562db6399a5b34b801fcb0ce86bf5120c22541dab', 23790, 'tcga_acc_miniacc_5assays'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/derived/colData.csv', None, 'eb0b31d45e24450ea82241aeefc1898a29170ef552beae38f0b2ff014ee911fd', 25573, 'tcga_acc_miniacc_5assays'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/derived/gistict.csv', None, 'ca6e7e0293b7fe4250c9dcd34a3b3d3978d681efaeb81c015b5bc391a6ba348f', 43208, 'tcga_acc_miniacc_5assays'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/derived/miRNASeqGene.csv', None, 'bab573cef87dd4c563e7ab5d4a04e658b2119bd117cb454823ebbd0dfc741e00', 137889, 'tcga_acc_miniacc_5assays'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/derived/sampleMap.csv', None, '798bcd8e1182d001e887b9cf9beb23c47d9549407c2fd452055a07749463bc8c', 25051, 'tcga_acc_miniacc_5assays'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/miniACC.RData', None, 'cbd224ec2d0ffef7c5f3253edc2c628ec18298143e816706a11d69e1e409b233', 192843, 'tcga_acc_miniacc_5assays'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_acc_miniacc_5assays/miniACC.Rd', None, '0217481f88d99fb91a120fe6fc4e0ca824a9a7bdbe1cbfe690db186f085fde8e', 2296, 'tcga_acc_miniacc_5assays'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_brca_rjive_expr_meth_mirna/BRCA_data.rda', None, 'c4b6896dc776f57df5349737133c304eb1f81b81bf995efe87709d64f3e6f79e', 2670652, 'tcga_brca_rjive_expr_meth_mirna'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_brca_rjive_expr_meth_mirna/DESCRIPTION', None, 'a146ff048b2ec1ce2584fa564b65fb78f1a2d298053c84abbb254bace6a37586', 1491, 'tcga_brca_rjive_expr_meth_mirna'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_brca_rjive_expr_meth_mirna/Data.Rd', None, '334ef42431ecf46516f21c335652f1ef3f13c04cfc97afc37f57e71b14c7e6ba', 1342, 'tcga_brca_rjive_expr_meth_mirna'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_brca_rjive_expr_meth_mirna/derived/brca_clusts.csv', None, '24661aac69359b68fc572d6769959da530ed6c43f225c3d9c109f0b80bde77b4', 7325, 'tcga_brca_rjive_expr_meth_mirna'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_brca_rjive_expr_meth_mirna/derived/brca_expression.csv.gz', None, '6ef9bcd3f1ab597d26a91d0a721f79149962d5e1fc091a7381532531d369e2ef', 703324, 'tcga_brca_rjive_expr_meth_mirna'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_brca_rjive_expr_meth_mirna/derived/brca_methylation.csv.gz', None, 'b742fcdf70f05742a5341526a6f6fbb14d97ebd1e941af495c62bceb102b5d52', 1622934, 'tcga_brca_rjive_expr_meth_mirna'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_brca_rjive_expr_meth_mirna/derived/brca_mirna.csv.gz', None, '9db3331406631d801d85689ba81fd47f0dfb8ac4487532bcc7a834f6e3d95ca7', 1023909, 'tcga_brca_rjive_expr_meth_mirna'),
     PinnedFile('tcga_cdr_pancancer_clinical/Genetic_Ancestry.xlsx', 'https://raw.githubusercontent.com/ai4pm/FeatureEngineering/6470a5cd14e3d9044bbcdaa97a3bf43f0ac832fa/Genetic_Ancestry.xlsx', 'bcf12ccad54f0a0de69f8d770c30203dc235148872a41a1f00207d5c57c6fad3', 332531, 'tcga_cdr_pancancer_clinical'),
     PinnedFile('tcga_cdr_pancancer_clinical/TCGA-CDR-SupplementalTableS1.xlsx', 'https://raw.githubusercontent.com/ai4pm/FeatureEngineering/6470a5cd14e3d9044bbcdaa97a3bf43f0ac832fa/TCGA-CDR-SupplementalTableS1.xlsx', '4c9f5c814c330a5c6fcc89c8f51c4e38cd175c9bd2dcd9251d8d8c3db6b096eb', 2810235, 'tcga_cdr_pancancer_clinical'),
     # derived by the data curators: no public URL, offline (--raw-dir) only
@@ -169,6 +473,40 @@ PINS: tuple[PinnedFile, ...] = (
     PinnedFile('tcga_cdr_pancancer_clinical/derived/TCGA-CDR.csv', None, 'c20802ef53cf8c2bc7702b2922680b6f93b2e2c48ac63dbd6342bed2699cdebf', 2954839, 'tcga_cdr_pancancer_clinical'),
     # derived by the data curators: no public URL, offline (--raw-dir) only
     PinnedFile('tcga_cdr_pancancer_clinical/derived/TSS_Info.csv', None, '91875d8f0165c793bf2cb58c4c0911da9b8af965e4dfdc1523935927523652d5', 43403, 'tcga_cdr_pancancer_clinical'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_coad_dmtest_methylation/DESCRIPTION', None, '87366ee80a214d9decf2250e07566aa0cf33b0d1d09b313d9c35c032be888ad7', 446, 'tcga_coad_dmtest_methylation'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_coad_dmtest_methylation/beta.RData', None, '5a710870e36fcc8567fa1ff18890b316210c48dfaacfadfab2100567461f5b49', 2522107, 'tcga_coad_dmtest_methylation'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_coad_dmtest_methylation/beta.Rd', None, 'cfe929aff4431ab462c48b805651fe6e25b2537c4218141d2d97fc2ad09036d0', 433, 'tcga_coad_dmtest_methylation'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_coad_dmtest_methylation/covariate.RData', None, 'b5dd1ed0c3629f65177bbb2d33634c568b390326c97001445c76a9395925e7b7', 2298, 'tcga_coad_dmtest_methylation'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_coad_dmtest_methylation/covariate.Rd', None, 'd614ff7ac3e6904344207c48d60df89bd2dbaed81ea7a1a7087a74ae5b425940', 557, 'tcga_coad_dmtest_methylation'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_coad_dmtest_methylation/derived/coad_beta_1000cpg.csv.gz', None, '1f1b1356441fcb484b45a60c32eeea634735941c6f54dca834e5230f6431016c', 2731023, 'tcga_coad_dmtest_methylation'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_coad_dmtest_methylation/derived/coad_covariate.csv', None, '9ba7653af06c1e7a7b630e147521054b82a65c7f41679e54cf2b531ea337d27f', 9454, 'tcga_coad_dmtest_methylation'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_clinical.csv.gz', None, '4363020c999a6936b80df1ceaea0292bb08cbd3accfb2e37ff040c9a7aa8c09d', 828, 'tcga_paad_wissel2023_6omics_survival'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_cnv.csv.gz', None, 'd8322b2fe148698e94286817ae79571bb320827dd06d0b33170745cd83722ccf', 21907, 'tcga_paad_wissel2023_6omics_survival'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_gex.csv.gz', None, 'fced6f479149ea96d1612b1386eb0854bc652e5997be5e5c5c948f1cd01decf2', 801230, 'tcga_paad_wissel2023_6omics_survival'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_meth.csv.gz', None, 'cc1aa4a3cdd44f96687b339bb9dd5adfb17bc9720375e8c153d9dc79f0c387e1', 1341826, 'tcga_paad_wissel2023_6omics_survival'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_mutation.csv.gz', None, '01d04a4a1f6181fcb597b444ce8bd96c9a9597dfe8ba83653ed742804fdac72f', 13110, 'tcga_paad_wissel2023_6omics_survival'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_rppa.csv.gz', None, 'a459b893323fb527ad0b8cf724725f59bb482848386278e7d3b71d488309b19d', 88018, 'tcga_paad_wissel2023_6omics_survival'),
+    # derived by the data curators: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/derived/paad_subsampling_100x_80_20.csv.gz', None, 'f01236917398aaa6e9c0e58a373680e92ef213442f2efec32f239563315bde83', 23850, 'tcga_paad_wissel2023_6omics_survival'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/metadata.csv', None, '511b5adad6f2de48220956b29268310f6fa4ea59241fa9d41f49de9498ff63d1', 206, 'tcga_paad_wissel2023_6omics_survival'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/omic_ids.csv', None, '7480593b8fb41cb19063a84f693959ddeedeca69f5c55498ba94d75cf7447a1b', 27, 'tcga_paad_wissel2023_6omics_survival'),
+    # no upstream path recorded: no public URL, offline (--raw-dir) only
+    PinnedFile('tcga_paad_wissel2023_6omics_survival/subsampling.rds', None, '9995b569ea985a56b2ebf55f97d6d8fbac247e464aea23e8f357ab161e0cc34c', 11930, 'tcga_paad_wissel2023_6omics_survival'),
     # no upstream path recorded: no public URL, offline (--raw-dir) only
     PinnedFile('tcga_tss_centers_and_purity/centers.csv', None, 'a738f99f580550f83f12e836f50e3f02da6d287791a985f971321660bd5700d2', 11710, 'tcga_tss_centers_and_purity'),
     # no upstream path recorded: no public URL, offline (--raw-dir) only

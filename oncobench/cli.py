@@ -67,7 +67,8 @@ def _cmd_datasets_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_datasets_build(args: argparse.Namespace) -> int:
-    from oncobench.datasets.recipes import build_card, build_recipe
+    from oncobench.benchmark.task_cards import build_card
+    from oncobench.datasets.recipes import build_recipe
 
     if not args.name.endswith(".toml"):
         folder = build_recipe(args.name, raw_dir=args.raw_dir, cache_dir=args.cache_dir, progress=not args.quiet,

@@ -306,7 +306,7 @@ def test_card_tasks_are_stored_at_build_and_checked_before_it(tmp_path: Path, ca
     from oncobench.benchmark.task_cards import TaskCardError
     from oncobench.benchmark.task_store import stored_spec
     from oncobench.cli import main
-    from oncobench.datasets.recipes import build_card
+    from oncobench.benchmark.task_cards import build_card
     from oncobench.datasets.store import oncobench_home
 
     bad = _tiny_card(tmp_path, '[[tasks]]\nname = "tiny-os"\nkinds = "survival"\ntarget = "OS"\n'

@@ -276,3 +276,48 @@ def register_card_tasks(tables: Sequence[Mapping[str, Any]], *, dataset: str, so
     specs = parse_tasks([(f"tasks[{i}]", t) for i, t in enumerate(tables)], source, default_dataset=dataset)
     store_tasks(specs, source=source, replace=replace, home=home)
     return specs
+
+
+def build_card(card_path: Path, *, raw_dir: Path | None = None) -> tuple[Path, list[str]]:
+    """Build a dataset card, then store its ``[[tasks]]`` (checked against the built data); the folder and task names.
+
+    The tasks' ``dataset`` defaults to the card's name without a version, so they follow later versions
+    (e.g. ``splits import``'s ``VERSION+splits.NAME``); an unchanged definition stored again is a no-op.
+    What can be checked without the data (keys, kinds, metrics, a name taken by another definition) is
+    checked before the build: a built version cannot be rebuilt, so a typo must not be found after it.
+    """
+    from oncobench.datasets.build import write_dataset
+    from oncobench.datasets.sources.generic import card_content, read_card
+
+    card = read_card(card_path, raw_dir)
+    source = f"dataset card {card_path}"
+    if card.tasks:
+        _precheck_card_tasks(card.tasks, dataset=card.name, source=source)
+    folder = write_dataset(card_content(card_path, raw_dir=raw_dir))
+    if not card.tasks:
+        return folder, []
+    specs = register_card_tasks(card.tasks, dataset=card.name, source=source)
+    return folder, [s.name for s in specs]
+
+
+def _precheck_card_tasks(tables: tuple[dict, ...], *, dataset: str, source: str) -> None:
+    """Raise TaskCardError for every problem of the ``[[tasks]]`` tables that does not need the built data."""
+    from oncobench.benchmark import catalog  # noqa: F401  (registers the built-in tasks)
+    from oncobench.benchmark.task_store import spec_to_json, stored_spec
+    from oncobench.benchmark.tasks import TASKS
+
+    problems: list[str] = []
+    for i, table in enumerate(tables):
+        where = f"tasks[{i}]" + (f" ({table['name']!r})" if isinstance(table.get("name"), str) else "")
+        spec, found = parse_task_table(table, where, default_dataset=dataset)
+        problems += found
+        if spec is None:
+            continue
+        if spec.name in TASKS:
+            problems.append(f"{where}.name: {spec.name!r} is a built-in task; choose another name")
+        stored = stored_spec(spec.name)
+        if stored is not None and spec_to_json(stored) != spec_to_json(spec):
+            problems.append(f"{where}: task {spec.name!r} is already stored with another definition; "
+                            f"`oncobench tasks remove {spec.name}` first, or rename it")
+    if problems:
+        raise TaskCardError(source, problems)

@@ -168,7 +168,7 @@ def _as_polars(predictions: Any) -> pl.DataFrame:
     except pl.exceptions.ShapeError:
         lengths = {str(k): len(v) if hasattr(v, "__len__") else 1 for k, v in predictions.items()}
         raise ColumnError(f"prediction columns differ in length {lengths}; expected one value per patient in every column") from None
-    except (pl.exceptions.PolarsError, pa.ArrowException, TypeError) as exc:  # e.g. a pandas column mixing text and numbers
+    except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, OverflowError) as exc:  # e.g. a pandas column mixing text and numbers, or an integer beyond int64
         raise ColumnError(f"predictions cannot be read as a table of typed columns: {exc}") from None
     raise PredictionError(f"predictions must be a polars/pandas DataFrame or a mapping of columns; got {type(predictions).__name__}")
 

@@ -107,6 +107,9 @@ class LateFusion(BaseEstimator):
         n = len(next(iter(X.values())))
         if self.kind != "survival":
             self.classes_ = np.array(sorted(set(y)), dtype=object)
+        absent = [m for m in self.modalities_ if not modality_present(X[m]).any()]
+        if absent:
+            raise ValueError(f"no training patients for modalities {absent}")
         for m in self.modalities_:
             rows = modality_present(X[m])
             self.models_[m] = self._new().fit({m: X[m][rows]}, y[rows])

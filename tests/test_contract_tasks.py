@@ -26,9 +26,10 @@ CLINICAL_REFERENCE = {"classification": "clinical-logreg", "binary": "clinical-l
 SYNTH = dict(patients=120, cohorts=2, modalities=(("rna", 40), ("cnv", 30)))
 
 
-def _pancan_tasks() -> list[str]:
+def _pancan_tasks(version: str = "1.0") -> list[str]:
     task_spec("os-brca")  # registers the catalogue
-    return sorted(n for n, s in TASKS.items() if s.dataset == "tcga-pancan")
+    return sorted(n for n, s in TASKS.items() if s.dataset == f"tcga-pancan@{version}"
+                  or (version == "1.0" and s.dataset == "tcga-pancan"))
 
 
 def _run_first_fold(task: Task) -> list[str]:
@@ -53,6 +54,15 @@ def test_every_pancan_task_runs(name: str, pancan) -> None:
     expected = [FAST[task.kind], NEGATIVE[task.kind]] + ([CLINICAL_REFERENCE[task.kind]] if task.kind in CLINICAL_REFERENCE else [])
     assert _run_first_fold(task) == expected  # ... and it runs, with the clinical reference beside the model
     assert "clinical" in task.modalities
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", _pancan_tasks("1.1"))
+def test_every_pancan_11_task_runs(name: str, pancan11) -> None:
+    task = Task(task_spec(name), pancan11)
+    assert task.check() == []
+    expected = [FAST[task.kind], NEGATIVE[task.kind]] + ([CLINICAL_REFERENCE[task.kind]] if task.kind in CLINICAL_REFERENCE else [])
+    assert _run_first_fold(task) == expected
 
 
 @pytest.mark.realdata
@@ -107,10 +117,11 @@ def test_gse7390_tasks_run_and_say_they_have_no_clinical_reference(caplog: pytes
 
 
 def test_every_pancan_task_is_covered() -> None:
-    names = set(_pancan_tasks())
-    other = {n for n, s in TASKS.items() if s.dataset != "tcga-pancan"}
+    names = set(_pancan_tasks("1.0"))
+    names11 = set(_pancan_tasks("1.1"))
+    assert names11 == {"brca-pam50-methylation", "acc-coc", "os-paad-methylation-wissel"}
+    other = set(TASKS) - names - names11
     assert other == {"synth-survival", "synth-subtype", "metastasis-gse7390", "metastasis-gse7390-5y"}
-    assert names | other == set(TASKS)
     assert {"pancan-type-site", "os-brca-site", "pfi-pancan-site"} <= names
 
 

@@ -282,7 +282,7 @@ def test_one_test_split_gets_bootstrap_intervals(home: Path) -> None:
     table = results_table(task, n_boot=200)
     by = {r["model"]: r for r in table.iter_rows(named=True)}
     low, high = by["logreg"]["macro_f1_boot_low"], by["logreg"]["macro_f1_boot_high"]
-    assert low < by["logreg"]["macro_f1_mean"] < high
+    assert low <= by["logreg"]["macro_f1_mean"] <= high  # a perfect holdout score sits at the top of its interval
     assert by["logreg"]["vs_clinical_boot_low"] < by["logreg"]["vs_clinical_diff"] < by["logreg"]["vs_clinical_boot_high"]
     assert by["logreg"]["vs_clinical_diff"] == pytest.approx(by["logreg"]["macro_f1_mean"] - by["clinical-logreg"]["macro_f1_mean"], abs=1e-12)
     text = format_results(task, table)

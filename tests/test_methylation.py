@@ -194,7 +194,7 @@ def test_pancan_11_tasks_and_wissel_split(pancan11, raw_dir: Path) -> None:
     col = rows[0]
     first = {r[col.index("patient_id")] for r in rows[1:] if r[col.index("iter")] == "1" and r[col.index("set")] == "test"}
     task = Task(task_spec("os-paad-methylation-wissel"), pancan11)
-    assert len(task.patients) == 81 and task.modalities == ("methylation",)
+    assert len(task.patients) == 81 and task.inputs == ("methylation",) and task.modalities == ("methylation", "clinical")
     split = task.get_split(0, 0)
     assert set(split.test) == first and len(split.train) + len(split.test) == 81
     assert pancan11.manifest["splits"]["wissel100"]["n_repeats"] == 100
@@ -203,7 +203,7 @@ def test_pancan_11_tasks_and_wissel_split(pancan11, raw_dir: Path) -> None:
     coc = [r[col_data[0].index("COC")] for r in col_data[1:]]
     assert acc.classes == ("COC1", "COC2", "COC3") and len(acc.patients) == sum(c != "NA" for c in coc) == 76
     pam50 = Task(task_spec("brca-pam50-methylation"), pancan11)
-    assert pam50.modalities == ("rna", "methylation")
+    assert pam50.inputs == ("rna", "methylation") and pam50.modalities == ("rna", "methylation", "clinical")
     # a task that takes "every modality" of COADREAD on 1.1 never takes the normal-tissue block
     coad = Task(replace(task_spec("os-coadread"), dataset="tcga-pancan@1.1", min_coverage=0.05), pancan11)
     assert "methylation" in coad.modalities and "methylation_normal" not in coad.modalities

@@ -33,6 +33,7 @@ dataset = "tcga-mini"
 kind = "binary"
 target = "stage"
 modalities = ["mirna", "clinical"]
+cohorts = ["blca", "kirc", "luad", "paad", "skcm", "stad", "ucec"]  # tcga-mini's miRNA cohorts: a declared modality must be measured in every cohort of a task
 label_map = {I = "early", II = "early", III = "late", IV = "late"}
 primary = "auroc"
 secondary = ["accuracy", "macro_f1"]
@@ -64,7 +65,8 @@ def expected_patients() -> dict[str, int]:
     """The two card tasks' patient counts, computed from the clinical and presence tables directly."""
     ds = load_dataset("tcga-mini")
     table = ds.clinical.join(ds.presence, on="patient_id")
-    stage = table.filter(pl.col("stage").is_in(["I", "II", "III", "IV"]) & (pl.col("mirna") | pl.col("clinical")))
+    stage = table.filter(pl.col("cohort").is_in(["blca", "kirc", "luad", "paad", "skcm", "stad", "ucec"]) & pl.col("stage").is_in(["I", "II", "III", "IV"])
+                         & (pl.col("mirna") | pl.col("clinical")))
     pfi = table.filter(pl.col("cohort").is_in(["brca", "kirc", "luad", "lusc"]) & pl.col("rna")
                        & pl.col("pfi").is_not_null() & (pl.col("pfi_time") > 0))
     return {"stage-card": stage.height, "pfi-card": pfi.height}
@@ -167,7 +169,7 @@ def test_tasks_add_cli_refuses_a_bad_card_and_stores_nothing(home: Path, tmp_pat
 def test_single_task_card_and_structure_problems(home: Path, tmp_path: Path) -> None:
     card = tmp_path / "one.toml"
     card.write_text('name = "sex-mini"\ndataset = "tcga-mini"\nkind = "binary"\ntarget = "sex"\n'
-                    'modalities = ["mirna"]\nmin_class_size = 0\n')
+                    'modalities = ["mirna"]\ncohorts = ["blca", "kirc", "luad", "paad", "skcm", "stad", "ucec"]\nmin_class_size = 0\n')
     with pytest.raises(TaskCardError) as info:
         read_task_card(card)
     assert info.value.problems == ["task ('sex-mini').min_class_size: expected a positive integer, found 0"]
@@ -192,7 +194,7 @@ def test_single_task_card_and_structure_problems(home: Path, tmp_path: Path) -> 
 def test_binary_card_needs_two_classes(home: Path, tmp_path: Path) -> None:
     card = tmp_path / "one.toml"
     card.write_text('name = "one-class"\ndataset = "tcga-mini"\nkind = "binary"\ntarget = "stage"\n'
-                    'label_map = {I = "early", II = "early"}\nmodalities = ["mirna"]\n')
+                    'label_map = {I = "early", II = "early"}\nmodalities = ["mirna"]\ncohorts = ["blca", "kirc", "luad", "paad", "skcm", "stad", "ucec"]\n')
     with pytest.raises(TaskCardError) as info:
         read_task_card(card)
     assert info.value.problems == [
@@ -236,7 +238,7 @@ def test_store_refuses_builtin_names_and_silent_redefinition(home: Path, tmp_pat
 
 
 def test_dataset_card_tasks_take_the_cards_dataset(home: Path) -> None:
-    tables = [{"name": "sex-from-mirna", "kind": "binary", "target": "sex", "modalities": ["mirna"]}]
+    tables = [{"name": "sex-from-mirna", "kind": "binary", "target": "sex", "modalities": ["mirna"], "cohorts": ["blca", "kirc", "luad", "paad", "skcm", "stad", "ucec"]}]
     specs = register_card_tasks(tables, dataset="tcga-mini", source="dataset card mini.toml")
     assert specs[0].dataset == "tcga-mini" and specs[0].primary == "auroc"
     assert specs[0].secondary == ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "log_loss")
@@ -273,7 +275,8 @@ def ran_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # logreg + the prior control + the clinical reference (clinical is among the modalities), 5 folds each
     assert "15 jobs: 15 ran, 0 already finished, 0 failed" in run.stdout
     run = cli(home, "run", "--task", "pfi-card", "--models", "coxnet", "--jobs", "2", "--quiet")
-    assert "10 jobs: 10 ran, 0 already finished, 0 failed" in run.stdout  # coxnet + the km control
+    # coxnet + the km control + the clinical reference (clinical is offered beside the declared rna)
+    assert "15 jobs: 15 ran, 0 already finished, 0 failed" in run.stdout
     cli(home, "submit", "--template", "stage-card", "--out", str(home.parent / "sub"))
     cli(home, "submit", "--task", "stage-card", "--predictions", str(home.parent / "sub"))
     cli(home, "leaderboard", "--task", "pfi-card")  # makes the finished runs leaderboard entries
@@ -286,7 +289,7 @@ def test_card_task_in_results_and_leaderboard(ran_home: Path) -> None:
     assert f"stage-card on tcga-mini@1.0 (binary, scheme kfold, {n['stage-card']} patients)" in out
     assert f"pfi-card on tcga-mini@1.0 (survival, scheme kfold, {n['pfi-card']} patients)" in out
     methods = {line.split()[0] for line in out.splitlines() if " 5/5 " in line}
-    assert methods == {"logreg", "prior", "clinical-logreg", "coxnet", "km"}
+    assert methods == {"logreg", "prior", "clinical-logreg", "coxnet", "km", "clinical-cox"}
     board = cli(ran_home, "leaderboard", "--task", "stage-card").stdout
     ranked = {line.split()[1] for line in board.splitlines() if line[:4].strip().rstrip("=").isdigit()}
     assert ranked == {"logreg", "prior", "clinical-logreg", "my-method"}
@@ -358,6 +361,7 @@ from oncobench.benchmark.runner import run_grid
 from oncobench.benchmark.tasks import TaskSpec, load_task, register_task
 
 register_task(TaskSpec(name="my-sex-task", kind="binary", target="sex", modalities=("mirna",), dataset="tcga-mini",
+                       cohorts=tuple(["blca", "kirc", "luad", "paad", "skcm", "stad", "ucec"]),
                        description="sex from miRNA", primary="auroc"), persist={persist})
 report = run_grid([load_task("my-sex-task")], ["prior"], n_jobs=2, controls=False, progress=False)
 print(report.ran, report.failed)
@@ -389,6 +393,7 @@ def test_python_task_not_persisted_never_breaks_export(tmp_path: Path, monkeypat
     monkeypatch.setenv("ONCOBENCH_HOME", str(home))
     monkeypatch.setitem(TASKS, "only-here", TaskSpec(
         name="only-here", kind="binary", target="sex", modalities=("mirna",), dataset="tcga-mini", description="",
+        cohorts=tuple(["blca", "kirc", "luad", "paad", "skcm", "stad", "ucec"]),
         primary="auroc"))
     for name in ("only-here", "pancan-type"):
         task = load_task(name, dataset="tcga-mini")

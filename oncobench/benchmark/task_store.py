@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import duckdb
 
 from oncobench.datasets.errors import OncoBenchError
-from oncobench.datasets.store import _catalog, _catalog_lock, oncobench_home
+from oncobench.datasets.store import _catalog_lock, catalog_transaction, oncobench_home
 
 log = logging.getLogger(__name__)
 
@@ -141,33 +141,24 @@ def store_tasks(specs: Iterable[Any], *, source: str, replace: bool = False, hom
     specs = list(specs)
     home = Path(home or oncobench_home()).absolute()
     written = []
-    with _catalog_lock(home):
-        con = _catalog(home)
+    with catalog_transaction(home) as con:
         con.execute(_TABLE)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for spec in specs:
-                if spec.name in TASKS and TASKS[spec.name] is not spec:
-                    raise TaskDefinitionError(f"task {spec.name!r} is already registered in Python (a built-in "
-                                              "task, or one your code registered); choose another name")
-                text = spec_to_json(spec)
-                old = con.execute("SELECT spec, source FROM tasks WHERE name = ?", [spec.name]).fetchall()
-                if old and old[0][0] == text:
-                    continue
-                if old and not replace:
-                    raise TaskDefinitionError(
-                        f"task {spec.name!r} is already stored (from {old[0][1]}) with another definition; "
-                        f"`oncobench tasks remove {spec.name}` first, or add it with --replace")
-                con.execute("DELETE FROM tasks WHERE name = ?", [spec.name])
-                con.execute("INSERT INTO tasks VALUES (?, ?, ?, ?)",
-                            [spec.name, text, source, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")])
-                written.append(spec.name)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+        for spec in specs:
+            if spec.name in TASKS and TASKS[spec.name] is not spec:
+                raise TaskDefinitionError(f"task {spec.name!r} is already registered in Python (a built-in "
+                                          "task, or one your code registered); choose another name")
+            text = spec_to_json(spec)
+            old = con.execute("SELECT spec, source FROM tasks WHERE name = ?", [spec.name]).fetchall()
+            if old and old[0][0] == text:
+                continue
+            if old and not replace:
+                raise TaskDefinitionError(
+                    f"task {spec.name!r} is already stored (from {old[0][1]}) with another definition; "
+                    f"`oncobench tasks remove {spec.name}` first, or add it with --replace")
+            con.execute("DELETE FROM tasks WHERE name = ?", [spec.name])
+            con.execute("INSERT INTO tasks VALUES (?, ?, ?, ?)",
+                        [spec.name, text, source, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")])
+            written.append(spec.name)
     for name in written:
         log.info("task %s stored in %s", name, home / "catalog.duckdb")
     return written
@@ -203,10 +194,6 @@ def remove_task(name: str, home: Path | None = None) -> None:
         known = stored_names(home)
         raise TaskDefinitionError(f"no stored task {name!r}; stored: {', '.join(known) or 'none'} "
                                   "(built-in tasks cannot be removed)")
-    with _catalog_lock(home):
-        con = _catalog(home)
-        try:
-            con.execute(_TABLE)
-            con.execute("DELETE FROM tasks WHERE name = ?", [name])
-        finally:
-            con.close()
+    with catalog_transaction(home) as con:
+        con.execute(_TABLE)
+        con.execute("DELETE FROM tasks WHERE name = ?", [name])

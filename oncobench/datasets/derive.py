@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from oncobench.datasets.dataset import Dataset
 from oncobench.datasets.errors import DatasetNotFoundError
-from oncobench.datasets.store import EMBEDDED_ROOT, VersionWriter, _catalog, build_version, oncobench_home, resolve_version
+from oncobench.datasets.store import (EMBEDDED_ROOT, VersionWriter, build_version, catalog_transaction, oncobench_home,
+                                      resolve_version)
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +60,12 @@ def remove_version(name: str, version: str, home: Path | None = None) -> Path:
     folder = resolve_version(name, version, home)
     if EMBEDDED_ROOT in folder.parents:
         raise ValueError(f"{name}@{version} is embedded in the package; it cannot be removed")
-    con = _catalog(home)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with catalog_transaction(home) as con:  # under the catalog lock, like every other catalog write
         n = con.execute("SELECT count(*) FROM datasets WHERE name = ? AND version = ?", [name, version]).fetchone()[0]
         if not n:
             raise DatasetNotFoundError(f"{name}@{version} is not in the catalog of {home}")
         con.execute("DELETE FROM files WHERE name = ? AND version = ?", [name, version])
         con.execute("DELETE FROM datasets WHERE name = ? AND version = ?", [name, version])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
     # out of sight in one rename, then deleted: a reader never sees half a folder
     trash = folder.with_name(f".removing-{folder.name}-{uuid.uuid4().hex[:8]}")
     os.rename(folder, trash)

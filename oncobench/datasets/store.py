@@ -116,6 +116,22 @@ def _catalog(home: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@contextmanager
+def catalog_transaction(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One catalog write: under the catalog lock, in one transaction (rolled back on any error), connection closed."""
+    with _catalog_lock(Path(home)):
+        con = _catalog(Path(home))
+        try:
+            con.execute("BEGIN TRANSACTION")
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+
 def register_version(folder: Path, home: Path | None = None) -> None:
     """Record a published version folder in the catalog (one transaction; idempotent).
 
@@ -127,29 +143,20 @@ def register_version(folder: Path, home: Path | None = None) -> None:
         relative = Path(folder).absolute().relative_to(Path(home).absolute()).as_posix()
     except ValueError:
         raise ValueError(f"{folder} is not inside the home {home}; only the home's own versions are catalogued") from None
-    with _catalog_lock(Path(home)):
-        con = _catalog(Path(home))
-        try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute("DELETE FROM files WHERE name = ? AND version = ?", [manifest["name"], manifest["version"]])
-            con.execute("DELETE FROM datasets WHERE name = ? AND version = ?", [manifest["name"], manifest["version"]])
-            con.execute(
-                "INSERT INTO datasets (name, version, content_hash, path, built_at, pipeline_version, n_patients, "
-                "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [manifest["name"], manifest["version"], manifest["content_hash"], relative, manifest.get("built_at"),
-                 manifest.get("pipeline_version"), manifest.get("n_patients"), manifest.get(MANIFEST_HASH)],
-            )
-            con.executemany(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                [[manifest["name"], manifest["version"], f["name"], f["sha256"], f["bytes"], f["kind"]]
-                 for f in manifest["files"]],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+    with catalog_transaction(Path(home)) as con:
+        con.execute("DELETE FROM files WHERE name = ? AND version = ?", [manifest["name"], manifest["version"]])
+        con.execute("DELETE FROM datasets WHERE name = ? AND version = ?", [manifest["name"], manifest["version"]])
+        con.execute(
+            "INSERT INTO datasets (name, version, content_hash, path, built_at, pipeline_version, n_patients, "
+            "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [manifest["name"], manifest["version"], manifest["content_hash"], relative, manifest.get("built_at"),
+             manifest.get("pipeline_version"), manifest.get("n_patients"), manifest.get(MANIFEST_HASH)],
+        )
+        con.executemany(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            [[manifest["name"], manifest["version"], f["name"], f["sha256"], f["bytes"], f["kind"]]
+             for f in manifest["files"]],
+        )
 
 
 @contextmanager

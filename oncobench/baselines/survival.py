@@ -34,15 +34,49 @@ class BreslowSurvival:
     coxnet scored IBS 0.126 against the Kaplan-Meier control's 0.109 on os-brca-porpoise), so ``calibrate``
     replaces it with the calibration-slope model fitted on out-of-fold predictions of the training rows:
     S(t | x) = S0(t) ** exp(slope * lp(x)), slope and S0 (Breslow) from a one-covariate Cox model on the
-    out-of-fold ``lp``. Ranking (the C-index) is unchanged; a slope of 0 gives the Kaplan-Meier-like curve.
+    out-of-fold ``lp``. The partial-likelihood slope still over-disperses when the out-of-fold risks are noisy
+    (coxnet on os-lihc-porpoise, fold 2: IBS 0.174 against the Kaplan-Meier control's 0.157), so the slope used is
+    the fraction in ``SHRINK_GRID`` of it whose curves have the smallest integrated Brier score on the same
+    out-of-fold predictions (training rows only; Graf et al. 1999); a fraction of 0 is the Kaplan-Meier-like curve,
+    so the choice is never worse there than no model. The final fit (all training rows) spreads its ``lp`` on
+    another scale than the out-of-fold fits, so its ``lp`` is first mapped onto the out-of-fold ``lp``'s mean and
+    standard deviation (each measured on the training rows) and clipped to the out-of-fold range: a test patient
+    beyond every out-of-fold risk gets the most extreme calibrated curve, not an extrapolated one (without that,
+    coxnet on os-lihc-porpoise fold 2 with a 2x2x1 tuning budget scored IBS 0.181 against KM's 0.157).
+    Ranking (the C-index) is unchanged.
 
     References
     ----------
     Breslow NE. Discussion of Cox (1972). JRSS-B 34, 1972.
     Van Houwelingen HC, Le Cessie S. Predictive value of statistical models. Stat Med 9(11):1303-25, 1990.
+    Graf E, Schmoor C, Sauerbrei W, Schumacher M. Assessment and comparison of prognostic classification schemes
+    for survival data. Stat Med 18(17-18):2529-45, 1999.
     """
 
+    SHRINK_GRID = tuple(np.linspace(0.0, 1.0, 11))
     slope_: float = 1.0
+    ml_slope_: float = 1.0
+    train_lp_: tuple[float, float] = (0.0, 1.0)  # mean and sd of the final fit's lp on the training rows
+    oof_lp_: tuple[float, float, float, float] | None = None  # mean, sd, min, max of the out-of-fold lp
+
+    def _fit_training(self, lp: np.ndarray, y: Any) -> None:
+        """Breslow baseline on the training rows' own ``lp`` (uncalibrated), remembering its spread."""
+        self.slope_ = self.ml_slope_ = 1.0
+        self.oof_lp_ = None
+        self.train_lp_ = (float(np.mean(lp)), float(np.std(lp)))
+        self._fit_baseline(lp, y)
+
+    def _calibrated_lp(self, lp: np.ndarray) -> np.ndarray:
+        """The final fit's ``lp`` on the out-of-fold scale, clipped to its range, times the slope."""
+        if self.oof_lp_ is None:
+            return self.slope_ * lp
+        mean, sd, low, high = self.oof_lp_
+        train_mean, train_sd = self.train_lp_
+        if train_sd > 0 and np.isfinite(train_sd):
+            u = mean + (lp - train_mean) * (sd / train_sd)
+        else:
+            u = np.full_like(lp, mean, dtype=np.float64)
+        return self.slope_ * np.clip(u, low, high)
 
     def _fit_baseline(self, lp: np.ndarray, y: Any) -> None:
         from sksurv.linear_model.coxph import BreslowEstimator
@@ -61,12 +95,28 @@ class BreslowSurvival:
         else:
             z = ((lp - center) / spread)[:, None]
             slope = max(0.0, float(CoxPHSurvivalAnalysis(alpha=1e-4).fit(z, y).coef_[0])) / spread
-        self.slope_ = slope
-        self._fit_baseline(slope * lp, y)
+        self.ml_slope_ = slope
+        self.slope_ = min(self.SHRINK_GRID, key=lambda f: self._oof_ibs(f * slope * lp, y)) * slope
+        self.oof_lp_ = (float(center), float(spread), float(lp.min()), float(lp.max()))
+        self._fit_baseline(self.slope_ * lp, y)
         return self
 
+    def _oof_ibs(self, lp: np.ndarray, y: Any) -> float:
+        """Integrated Brier score of the Breslow curves of ``lp`` on the training rows themselves (IPCW from them),
+        over the 10th-80th percentiles of their event times; +inf when the grid is too short to integrate."""
+        from sksurv.metrics import integrated_brier_score
+
+        events = y["time"][y["event"]]
+        grid = np.unique(np.quantile(events, np.linspace(0.1, 0.8, 8))) if events.size else np.array([])
+        grid = grid[grid < y["time"].max()]
+        if grid.size < 2:
+            return float("inf") if lp.any() else 0.0  # too few events to compare: keep the flat curve
+        self._fit_baseline(lp, y)
+        curves = np.vstack([fn(grid) for fn in self.breslow_.get_survival_function(lp)])
+        return float(integrated_brier_score(y, y, curves, grid))
+
     def predict_survival_function(self, X: np.ndarray) -> Any:
-        return self.breslow_.get_survival_function(self.slope_ * self.predict(X))
+        return self.breslow_.get_survival_function(self._calibrated_lp(self.predict(X)))
 
 
 class Coxnet(BreslowSurvival, BaseEstimator):
@@ -88,8 +138,7 @@ class Coxnet(BreslowSurvival, BaseEstimator):
         self.model_ = CoxnetSurvivalAnalysis(l1_ratio=self.l1_ratio, n_alphas=self.n_path,
                                              alpha_min_ratio=self.alpha_ratio, max_iter=20000).fit(X, y)
         self.alpha_ = float(self.model_.alphas_[-1])
-        self.slope_ = 1.0
-        self._fit_baseline(self.predict(X), y)
+        self._fit_training(self.predict(X), y)
         return self
 
     @property
@@ -111,8 +160,7 @@ class RidgeCox(BreslowSurvival, BaseEstimator):
         from sksurv.linear_model import CoxPHSurvivalAnalysis
 
         self.model_ = CoxPHSurvivalAnalysis(alpha=self.alpha).fit(X, y)
-        self.slope_ = 1.0
-        self._fit_baseline(self.predict(X), y)
+        self._fit_training(self.predict(X), y)
         return self
 
     @property
@@ -142,8 +190,7 @@ class XGBCox(BreslowSurvival, BaseEstimator):
                                    learning_rate=self.learning_rate, tree_method="hist", n_jobs=1,
                                    random_state=self.random_state, subsample=0.8, colsample_bytree=0.5)
         self.model_.fit(X, label)
-        self.slope_ = 1.0
-        self._fit_baseline(self.predict(X), y)
+        self._fit_training(self.predict(X), y)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -348,8 +348,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              ((args.seeds, "--seeds"), (args.folds, "--folds"), (args.repeats, "--repeats")))
     _require_writable_home()
     tasks = _load_tasks(names, args.dataset, args.scheme)
+    if repeats is None:
+        from oncobench.benchmark.runner import default_repeats, small_task
+
+        for task in tasks:
+            if len(chosen := default_repeats(task)) > 1:
+                print(f"{task.name}: small task ({small_task(task)}): repeated CV over every repeat of scheme "
+                      f"{task.scheme} ({len(chosen)} repeats); --repeats 0 for one", file=sys.stderr)
     report = run_grid(tasks, models, seeds=seeds or [0], folds=folds,
-                      repeats=repeats or [0], n_jobs=args.jobs, force=args.force,
+                      repeats=repeats, n_jobs=args.jobs, force=args.force,
                       controls=not args.no_controls, progress=not args.quiet, executor=args.executor,
                       address=args.address, robustness=True if args.robustness else None)
     print(f"{report.planned} jobs: {report.ran} ran, {report.skipped} already finished, {len(report.failed)} failed")
@@ -601,7 +608,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated model names (at least one); NAME:late-mean|late-stack|late-cox for late fusion")
     p.add_argument("--seeds", type=_index_list, help="comma-separated seeds >= 0 (default 0)")
     p.add_argument("--folds", type=_index_list, help="comma-separated folds (default: all folds of each repeat)")
-    p.add_argument("--repeats", type=_index_list, help="comma-separated repeats (default 0)")
+    p.add_argument("--repeats", type=_index_list,
+                   help="comma-separated repeats (default 0; every repeat of the scheme for a small task: "
+                        "< 100 events or < 200 patients)")
     p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes, >= 1 (default 1)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="local processes or Ray tasks")
     p.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default: start a local Ray")

@@ -456,6 +456,38 @@ def test_ties_where_confidence_intervals_overlap():
     assert sorted((e.method, e.version) for e in versions) == [("a", 2), ("b", 1)]
 
 
+def test_task_page_says_whether_a_fusion_beats_the_best_single_modality_and_the_clinical_reference(task):
+    from oncobench.leaderboard.comparisons import verdict_text
+    from oncobench.leaderboard.ranking import rank
+    from oncobench.leaderboard.site import task_page
+    from oncobench.leaderboard.views import task_summary
+
+    def entry(method: str, scores: list[float], status: str, role: str = "model", mods: list[str] | None = None) -> Entry:
+        folds = tuple(FoldScore(0, k, 0, f"s{k}", f"p{method}{k}", {"macro_f1": v}) for k, v in enumerate(scores))
+        mean = float(np.mean(scores))
+        return Entry(task=task.name, dataset=task.dataset.id, split_key="k", evaluator_version="1.0", method=method,
+                     status=status, folds=folds, summary={"macro_f1": {"mean": mean, "sd": 0.01, "ci_low": mean - 0.02,
+                                                                       "ci_high": mean + 0.02, "n": 5}},
+                     primary="macro_f1", predictions_sha256=f"h{method}", role=role, version=1,
+                     meta={"modalities": mods} if mods else {})
+
+    single = entry("logreg/rna", [0.50, 0.52, 0.49, 0.51, 0.50], "baseline")  # a model spec restricted to RNA
+    clinical = entry("clinical-logreg", [0.40, 0.41, 0.39, 0.40, 0.40], "baseline", role="clinical reference")
+    fusion = entry("MyFusion", [0.60, 0.63, 0.60, 0.61, 0.61], "verified", mods=["rna", "mirna"])
+    control = entry("prior", [0.10] * 5, "baseline", role="control")
+    rows = rank([single, clinical, fusion, control], "macro_f1")
+    # means by hand: 2.52 / 5, 2.00 / 5; every per-fold difference is ~ +0.1, so the corrected t-test is far below 0.05
+    assert verdict_text(task, rows) == ("macro_f1: best single modality: logreg/rna v1 0.504; clinical reference: "
+                                        "clinical-logreg v1 0.400; fusion beats both (corrected t, p < 0.05): yes — "
+                                        "MyFusion v1 (verified)")
+    # a fusion that is not better than the single modality on every fold is not declared a winner
+    weak = entry("MyFusion", [0.60, 0.40, 0.55, 0.45, 0.52], "verified", mods=["rna", "mirna"])
+    assert verdict_text(task, rank([single, clinical, weak, control], "macro_f1")).endswith(
+        "fusion beats both (corrected t, p < 0.05): no (best fusion MyFusion v1 (verified) 0.504)")
+    html = task_page(task_summary(task, rows), rows, plots={}, verdict=verdict_text(task, rows))
+    assert '<p class="verdict" id="verdict">macro_f1: best single modality: logreg/rna v1 0.504;' in html
+
+
 # ---- static site -------------------------------------------------------------------------------------------
 def test_static_site_export(task, surv_task, runs_home, tmp_path, home):
     from oncobench.leaderboard.baselines import import_baselines
@@ -485,6 +517,8 @@ def test_static_site_export(task, surv_task, runs_home, tmp_path, home):
         assert f'data-method="{method}"' in page
     assert f'src="{PAGE}_folds.png"' in page
     assert page.count('<tr class="control"') == 2  # prior and clinical-logreg are reference rows
+    # no single-modality entry on this page: the header says so instead of guessing
+    assert '<p class="verdict" id="verdict">macro_f1: best single modality: none run (e.g. MODEL/rna); clinical reference: clinical-logreg v1' in page
     surv_page = (out / f"{SURV_PAGE}.html").read_text(encoding="utf-8")
     assert f'src="{SURV_PAGE}_km.png"' in surv_page
     for method in ("coxnet", "km", "clinical-cox"):

@@ -215,3 +215,29 @@ def test_tasks_cli_lists_and_describes(home: Path, capsys: pytest.CaptureFixture
     assert info["modalities"] == {"mirna": 383, "pathology": 22, "clinical": 2}
     assert info["cohorts"] == ["blca", "luad", "paad", "skcm", "stad", "ucec"]
     assert sorted(info["input_schema"]["required"]) == ["proba_BLCA", "proba_LUAD", "proba_PAAD", "proba_SKCM", "proba_STAD", "proba_UCEC"]
+
+
+def test_small_tasks_get_repeated_cv_by_default(pancan_type_mini) -> None:
+    from oncobench.benchmark.runner import SMALL_PATIENTS, default_repeats, small_task
+
+    # tcga-mini's pancan-type: 133 patients (< SMALL_PATIENTS) and a kfold scheme with 2 repeats
+    task = pancan_type_mini
+    assert len(task.patients) == 133 < SMALL_PATIENTS and small_task(task) == "133 patients"
+    assert default_repeats(task) == (0, 1)
+    grid = plan([task], ["logreg"], repeats=None, controls=False)
+    assert sorted({(j.repeat, j.fold) for _, j in grid}) == sorted(task.folds) and len(grid) == 2 * 5
+    # an explicit repeat is taken as given
+    assert {j.repeat for _, j in plan([task], ["logreg"], repeats=[1], controls=False)} == {1}
+
+
+@pytest.mark.realdata
+def test_large_and_small_real_tasks(pancan) -> None:
+    from oncobench.benchmark.runner import default_repeats, small_task
+    from oncobench.benchmark.tasks import Task, task_spec
+
+    # os-paad: 166 patients in tcga-pancan (tasks list), kfold with 3 repeats -> repeated CV;
+    # os-brca: 956 patients -> one pass (its events counted independently from the task's own outcomes)
+    paad, brca = (Task(task_spec(n), pancan) for n in ("os-paad", "os-brca"))
+    assert small_task(paad) is not None and default_repeats(paad) == (0, 1, 2)
+    events = int(brca.target(brca.patients)["event"].sum())
+    assert len(brca.patients) == 956 and events >= 100 and small_task(brca) is None and default_repeats(brca) == (0,)

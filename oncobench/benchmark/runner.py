@@ -59,17 +59,48 @@ def controls_for(task: Task) -> list[str]:
     return [negative, reference]
 
 
+# A task this small gets every repeat of its split scheme by default (repeated CV): one 5-fold pass over fewer
+# than ~100 events moves the mean C by several hundredths from one fold draw to the next (issue 11).
+SMALL_EVENTS = 100
+SMALL_PATIENTS = 200
+
+
+def small_task(task: Task) -> str | None:
+    """Why ``task`` counts as small (fewer than SMALL_EVENTS events, or SMALL_PATIENTS patients), else None."""
+    if task.kind == "survival":
+        events = int(task.target(task.patients)["event"].sum())
+        if events < SMALL_EVENTS:
+            return f"{events} events"
+    if len(task.patients) < SMALL_PATIENTS:
+        return f"{len(task.patients)} patients"
+    return None
+
+
+def default_repeats(task: Task) -> tuple[int, ...]:
+    """Repeat 0, or every repeat of the task's scheme when the task is small (:func:`small_task`)."""
+    repeats = tuple(sorted({r for r, _ in task.folds}))
+    if len(repeats) > 1 and small_task(task):
+        return repeats
+    return repeats[:1]
+
+
 def plan(tasks: Sequence[Task], models: Sequence[str], seeds: Sequence[int] = (0,), folds: Sequence[int] | None = None,
-         repeats: Sequence[int] = (0,), controls: bool = True, robustness: bool | None = None) -> list[tuple[Task, Job]]:
+         repeats: Sequence[int] | None = (0,), controls: bool = True, robustness: bool | None = None) -> list[tuple[Task, Job]]:
     """Every (task, job) of the grid; unknown or incompatible models raise before anything runs.
 
-    ``robustness``: score the missing-modality protocol (default: for the deep models, which handle missing
-    modalities natively or by masks).
+    ``repeats=None``: each task's :func:`default_repeats` (repeated CV for a small task). ``robustness``: score
+    the missing-modality protocol (default: for the deep models, which handle missing modalities natively or by
+    masks).
     """
     from oncobench.baselines.registry import DEEP_MODELS
 
     jobs = []
+    asked = repeats
     for task in tasks:
+        repeats = default_repeats(task) if asked is None else asked
+        if asked is None and len(repeats) > 1:
+            log.info("task %s is small (%s): every repeat of scheme %s (%d x %d folds; --repeats 0 for one)",
+                     task.name, small_task(task), task.scheme, len(repeats), len({f for _, f in task.folds}))
         names = list(models) + ([c for c in controls_for(task) if c not in models] if controls else [])
         for name in names:
             info, _ = parse_model_spec(name)
@@ -117,7 +148,7 @@ def _work(job: Job, task: Task | None = None, dataset_path: str = "") -> tuple[J
 
 
 def run_grid(tasks: Sequence[Task], models: Sequence[str], *, seeds: Sequence[int] = (0,),
-             folds: Sequence[int] | None = None, repeats: Sequence[int] = (0,), n_jobs: int = 1, force: bool = False,
+             folds: Sequence[int] | None = None, repeats: Sequence[int] | None = (0,), n_jobs: int = 1, force: bool = False,
              controls: bool = True, progress: bool = True, home: Path | None = None, executor: str = "local",
              address: str | None = None, robustness: bool | None = None) -> RunReport:
     """Run (or resume) the grid and log every job; returns what ran, was skipped or failed."""

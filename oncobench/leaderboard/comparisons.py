@@ -71,6 +71,30 @@ def paired_cells(task: Task, rows: list[RankedRow]) -> dict[str, tuple[str, str]
     return out
 
 
+def entry_class(task: Task, entry: Entry) -> str:
+    """``single`` / ``fusion`` / ``model`` (:func:`compare.modality_class`): a submission's declared
+    ``modalities`` decide; a baseline entry's method is its model spec (e.g. ``coxnet/rna``)."""
+    declared = entry.meta.get("modalities")
+    if entry.status != "baseline" and isinstance(declared, list) and declared:
+        return "single" if len(declared) == 1 else "fusion"
+    return compare.modality_class(entry.method, task.inputs)
+
+
+def verdict_text(task: Task, rows: list[RankedRow]) -> str:
+    """The task's header line, as ``oncobench results`` prints it: best single modality, clinical reference and
+    whether a fusion beats both (corrected resampled t-test on common folds, :func:`compare.verdict`)."""
+    primary = task.spec.primary
+    higher = primary not in LOWER_IS_BETTER
+    scores = entry_fold_scores(rows, primary)
+    done = compare.completion(scores)
+    expected = scores.select(compare.UNIT).unique().height
+    table = [{"model": label(r.entry), "role": r.entry.role, "class": entry_class(task, r.entry),
+              "mean": r.entry.score(primary)["mean"], "folds_done": done.get(label(r.entry), (0, expected))[0],
+              "folds_expected": expected} for r in rows]
+    table = compare.comparison_columns(table, scores, higher, SplitSizes(task))
+    return compare.verdict(table, higher).text(primary)
+
+
 def _p(value: float) -> str:
     return "n/a" if math.isnan(value) else (f"{value:.2g}" if value >= 0.001 else "<0.001")
 

@@ -90,11 +90,12 @@ def index_page(tasks: list[dict[str, Any]], link: str = "{page}.html", extra: st
 
 
 def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, str], others: int = 0,
-              paired: dict[str, tuple[str, str]] | None = None) -> str:
+              paired: dict[str, tuple[str, str]] | None = None, verdict: str | None = None) -> str:
     """One task: the sortable ranked table, the per-fold plot, Kaplan-Meier curves for survival tasks.
 
     ``paired``: per entry label (``method vVERSION``) the paired-test cells against the clinical reference
-    and the best entry (:func:`oncobench.leaderboard.comparisons.paired_cells`)."""
+    and the best entry (:func:`oncobench.leaderboard.comparisons.paired_cells`); ``verdict``: the header line
+    (best single modality, clinical reference, does a fusion beat both: :func:`...comparisons.verdict_text`)."""
     from oncobench.leaderboard.comparisons import label
 
     paired = paired or {}
@@ -137,6 +138,7 @@ def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, s
     body = (f"<p><a href=\"index.html\">all tasks</a></p><h1>{esc(task['task'])} <span class=\"note\">on {esc(task['dataset'])}</span></h1>"
             f"<p>{esc(task.get('description', ''))}</p><p class=\"note\">kind {esc(task['kind'])}; primary metric {esc(primary)}; "
             f"scheme {esc(task['scheme'])}; controls and clinical references shown in grey as reference rows.</p>{note}"
+            + (f"<p class=\"verdict\" id=\"verdict\">{esc(verdict)}</p>" if verdict else "") +
             f"<table class=\"sortable\" id=\"leaderboard\"><thead>{head}</thead><tbody>{''.join(body_rows)}</tbody></table>{figures}")
     return _page(f"{task['task']} — OncoBench leaderboard", body)
 

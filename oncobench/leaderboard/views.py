@@ -98,9 +98,10 @@ def render_task(task: Task, db: LeaderboardDB, plot_dir: Path | None, plot_prefi
         target = None if plot_dir is None else plot_dir / f"{stem}_{kind}.png"
         if draw_plot(task, db, kind, rows, target):
             plots[title] = f"{plot_prefix}{stem}_{kind}.png"
-    from oncobench.leaderboard.comparisons import paired_cells
+    from oncobench.leaderboard.comparisons import paired_cells, verdict_text
 
-    return site.task_page(task_summary(task, rows), rows, plots=plots, others=others, paired=paired_cells(task, rows))
+    return site.task_page(task_summary(task, rows), rows, plots=plots, others=others, paired=paired_cells(task, rows),
+                          verdict=verdict_text(task, rows) if rows else None)
 
 
 def page_name(task: Task) -> str:

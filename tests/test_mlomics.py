@@ -236,6 +236,54 @@ def test_online_build_from_a_local_mirror_of_the_public_urls(raw_dir: Path, tmp_
     assert sorted(p.name for p in (tmp_path / "cache").rglob("*.part")) == []
 
 
+@pytest.mark.realdata
+def test_another_set_of_the_release_builds_as_its_own_version(raw_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GS-COAD Top set in the release layout (two omics, integer labels), served at its release URLs."""
+    from oncobench.datasets.recipes import mlomics as recipe
+
+    samples = ["TCGA.3L.AA1B.01", "TCGA.4N.A93T.01", "TCGA.4T.AA8H.01"]  # COAD patients of the roster
+    header = "," + ",".join(samples) + "\n"
+    files = {
+        "Main_Dataset/Classification_datasets/GS-COAD/Top/COAD_miRNA_top.csv": header + "hsa.mir.21,1.5,,-1.5\n,,,\n",
+        "Main_Dataset/Classification_datasets/GS-COAD/Top/COAD_mRNA_top.csv": header + "APC,0.1,0.2,0.3\nKRAS,1,2,3\n",
+        "Main_Dataset/Classification_datasets/GS-COAD/Top/COAD_label_num.csv": "Label\n2\n0\n1\n",
+    }
+    served = tmp_path / "server"
+    release = []
+    for path, text in files.items():
+        (served / path).parent.mkdir(parents=True, exist_ok=True)
+        (served / path).write_text(text)
+        release.append(_release_file(path, text.encode()))
+    monkeypatch.setattr(mlomics, "release_files", lambda: tuple(release))
+    raw = tmp_path / "raw"  # the real roster, TCGA-CDR and PAM50 table; the release files only online
+    for name in (recipe.ROSTER, recipe.CDR, recipe.PAM50_REFERENCE):
+        (raw / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(raw_dir / name, raw / name)
+    with http_folder(served) as url:
+        monkeypatch.setattr(mlomics, "RELEASE_BASE", url + "/")
+        pins, unpinned = recipe.needed_pins([("GS-COAD", "Top")])
+        assert unpinned == [] and all(p.url.startswith(url) for p in pins[3:])
+        from oncobench.datasets.download import fetch
+
+        for pin in pins[3:]:  # the release files, downloaded into the raw folder's layout
+            target = fetch(pin, tmp_path / "cache")
+            (raw / pin.name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(target, raw / pin.name)
+    ds = Dataset(recipe.build(raw_dir=raw, progress=False, home=tmp_path / "home", sets=[("GS-COAD", "Top")]))
+    assert ds.version == "1.0+GS-COAD-Top" and ds.schemes == ()
+    ids = ["TCGA-3L-AA1B", "TCGA-4N-A93T", "TCGA-4T-AA8H"]
+    mirna, names = ds.matrix("mirna", ids)
+    assert names == ["hsa.mir.21"] and mirna[0, 0] == 1.5 and np.isnan(mirna[1, 0]) and mirna[2, 0] == -1.5
+    rna, genes = ds.matrix("rna", ids)
+    assert genes == ["APC", "KRAS"] and rna[:, 1].tolist() == [1.0, 2.0, 3.0]
+    labels = dict(zip(ds.clinical["patient_id"].to_list(), ds.clinical["label_gs_coad"].to_list()))
+    assert [labels[p] for p in ids] == [2, 0, 1]
+    assert ds.manifest["card"]["mlomics"]["label_mapping"]["GS-COAD"]["mapping"] is None
+    kept = {m["modality"]: m["missing_cells_kept"] for m in ds.manifest["card"]["mlomics"]["matrices"]}
+    assert kept == {"mirna": 1, "rna": 0}
+
+
 # ---- bad input -------------------------------------------------------------------------------------------------
 
 def test_bad_matrices_and_labels_are_refused_naming_file_and_row(tmp_path: Path) -> None:

@@ -139,6 +139,8 @@ def test_every_pinned_release_file_resolves_to_a_download_path(raw_dir: Path) ->
         pin = f.pin()
         assert pin.url == "https://huggingface.co/datasets/AIBIC/MLOmics/resolve/main/" + urllib.parse.quote(f.path)
         assert pin.name == f"{FOLDER}/{f.path}" and (pin.sha256, pin.bytes) == (f.sha256, f.bytes)
+    assert Counter((f.set, f.scale) for f in files) == Counter(tuple(r["path"].split("/")[2:4]) for r in rows)
+    assert {f.omics for f in files if f.kind == "omics"} == {"mRNA", "miRNA", "Methy", "CNV"}
     kinds = Counter(f.kind for f in files)
     assert kinds["labels"] == sum(r["path"].endswith("_label_num.csv") for r in rows)
     assert kinds["survival"] == sum("/survival_" in r["path"] for r in rows)

@@ -180,6 +180,9 @@ def test_the_build_fetches_only_pinned_files_and_reports_the_rest() -> None:
     assert by_name[f"{FOLDER}/splits/GS-BRCA/split_test_1.txt"].endswith(
         "Baseline_and_Metric/Classification/Baselines/Python/CustOmics/splits/GS-BRCA/split_test_1.txt")
     assert sum(n.startswith(f"{FOLDER}/splits/GS-BRCA/") for n in by_name) == 15
+    acc, none = recipe.needed_pins([("ACC", "Top")])  # a clustering set: four omics; survival_ACC.csv is not read
+    assert none == [] and sorted(p.name.rsplit("/", 1)[1] for p in acc[3:]) == [
+        "ACC_CNV_top.csv", "ACC_Methy_top.csv", "ACC_mRNA_top.csv", "ACC_miRNA_top.csv"]
     with pytest.raises(Exception, match="no set 'GS-XYZ'"):
         recipe.needed_pins([("GS-XYZ", "Top")])
 

@@ -3,7 +3,8 @@
 Patients are the roster's 8,314 (32 TCGA types; ``Clinical_Rec.csv``: survival, age, sex, stage) plus any
 patient of a selected release set outside it. TCGA-CDR endpoints (OS, DSS, DFI, PFI) and grade are joined by
 patient barcode; the roster's own survival is the endpoint ``OS-MLOmics``. The selected release matrices
-(default: GS-BRCA at the Top scale) become modalities, missing values kept as NaN. GS-BRCA's integer label
+(default: GS-BRCA at the Top scale) become modalities, missing values kept as NaN; the clustering sets'
+``survival_<X>.csv`` are neither read nor fetched (the roster and TCGA-CDR give the endpoints). GS-BRCA's integer label
 codes are named by joining with Subtype-GAN's PAM50 table (``pam50``), the mapping and its per-class
 agreement recorded in the manifest (``card.mlomics.label_mapping``). MLOmics's own GS-BRCA split files
 (5 train/val/test splits) are the scheme ``mlomics``.
@@ -86,7 +87,8 @@ def needed_pins(sets: Sequence[tuple[str, str]]) -> tuple[list[PinnedFile], list
     for name, _ in sets:
         if name in SPLITS:
             pins += [mlomics.repository_pin(p) for p in pins_for(mlomics.SOURCE_FOLDER) if p.name.startswith(SPLITS[name])]
-    return pins + [f.pin() for f in pinned], unpinned
+    # survival_<X>.csv of the clustering sets are not read (the roster and TCGA-CDR give the endpoints): not fetched
+    return pins + [f.pin() for f in pinned if f.kind != "survival"], unpinned
 
 
 def _cohort(set_name: str) -> str:

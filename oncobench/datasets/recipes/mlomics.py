@@ -36,6 +36,7 @@ from oncobench.datasets.errors import DatasetNotFoundError, InputFormatError
 from oncobench.datasets.harmonize import FeatureBlock
 from oncobench.datasets.pins import PINS, PinnedFile, pins_for
 from oncobench.datasets.provenance import Provenance, SourceFile
+from oncobench.datasets.recipes import tcga_pancan
 from oncobench.datasets.sources import mlomics, subtypegan, tcga_cdr
 from oncobench.datasets.split_import import read_split_files
 
@@ -49,11 +50,7 @@ ROSTER = f"{mlomics.SOURCE_FOLDER}/Clinical_Rec.csv"
 SPLITS = {"GS-BRCA": f"{mlomics.SOURCE_FOLDER}/splits/GS-BRCA/"}
 CDR = "tcga_cdr_pancancer_clinical/TCGA-CDR-SupplementalTableS1.xlsx"
 PAM50_REFERENCE = "subtypegan_tcga10_clinical_mirna/results/BRCA.merge"
-ENDPOINTS = [
-    {"name": "OS", "event": "os", "time": "os_time", "unit": "days", "source": "TCGA-CDR"},
-    {"name": "DSS", "event": "dss", "time": "dss_time", "unit": "days", "source": "TCGA-CDR"},
-    {"name": "DFI", "event": "dfi", "time": "dfi_time", "unit": "days", "source": "TCGA-CDR"},
-    {"name": "PFI", "event": "pfi", "time": "pfi_time", "unit": "days", "source": "TCGA-CDR"},
+ENDPOINTS = [e for e in tcga_pancan.ENDPOINTS if e["source"] == "TCGA-CDR"] + [  # OS, DSS, DFI, PFI as in tcga-pancan
     {"name": "OS-MLOmics", "event": "mlomics_os", "time": "mlomics_os_days", "unit": "days", "source": "MLOmics Clinical_Rec.csv"},
 ]
 
@@ -115,8 +112,8 @@ def content(paths: dict[str, Path], root: Path, sets: Sequence[tuple[str, str]] 
             path = paths[f.pin().name]
             block, info = mlomics.read_matrix(path, root=root, omics=f.omics, source=f"MLOmics {set_name} {scale}")
             if samples is not None and info.samples != samples:
-                raise InputFormatError(path, "sample columns differ from the set's other matrices",
-                                               row=1, expected="the same samples in the same order (the label file follows it)")
+                raise InputFormatError(path, "sample columns differ from the set's other matrices", row=1,
+                                       expected="the same samples in the same order (the label file follows it)")
             samples = info.samples
             if prefix_features:
                 block = FeatureBlock(block.modality, block.patients, tuple(f"{set_name}:{n}" for n in block.features),
@@ -176,7 +173,7 @@ def content(paths: dict[str, Path], root: Path, sets: Sequence[tuple[str, str]] 
         imported = read_split_files("id-lists", files, patients=clinical["patient_id"].to_list(), name=f"{NAME}/{SCHEME}")
         if imported.unknown:
             raise InputFormatError(files[0].parent, f"{len(imported.unknown)} IDs are not patients of the build",
-                                           expected="GS-BRCA patients", found=str(sorted(imported.unknown)[:3]))
+                                   expected=f"{set_name} patients", found=str(sorted(imported.unknown)[:3]))
         splits[SCHEME] = (imported.table, imported.describe(SCHEME, root) | {
             "citation": mlomics.CITATION, "note": f"MLOmics's {set_name} split files (CustOmics baseline): "
                                                   "split k = repeat k-1, fold 0; val = valid"})
@@ -192,8 +189,8 @@ def content(paths: dict[str, Path], root: Path, sets: Sequence[tuple[str, str]] 
     card = {
         "description": (f"MLOmics (Yang et al., Sci Data 2025): the roster of {roster.height:,} patients in {types} TCGA "
                         "types with MLOmics survival, age, sex and stage, TCGA-CDR endpoints, and the released matrices "
-                        f"of {', '.join(f'{s} ({c})' for s, c in sets)} as MLOmics standardised them (NaN kept); "
-                        "MLOmics's own GS-BRCA splits as scheme 'mlomics'."),
+                        f"of {', '.join(f'{s} ({c})' for s, c in sets)} as MLOmics standardised them (NaN kept)"
+                        + ("; MLOmics's own GS-BRCA splits as scheme 'mlomics'." if splits else ".")),
         "citation": mlomics.CITATION, "licence": mlomics.LICENCE,
         "mlomics": {"sets": [{"set": s, "scale": c} for s, c in sets], "matrices": set_info,
                     "label_mapping": mappings,

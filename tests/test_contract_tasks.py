@@ -121,7 +121,7 @@ def test_every_pancan_task_is_covered() -> None:
     names11 = set(_pancan_tasks("1.1"))
     assert names11 == {"brca-pam50-methylation", "acc-coc", "os-paad-methylation-wissel"}
     other = set(TASKS) - names - names11
-    assert other == {"synth-survival", "synth-subtype", "metastasis-gse7390", "metastasis-gse7390-5y"}
+    assert other == {"synth-survival", "synth-subtype", "metastasis-gse7390", "metastasis-gse7390-5y", "mlomics-gs-brca"}
     assert {"pancan-type-site", "os-brca-site", "pfi-pancan-site"} <= names
 
 

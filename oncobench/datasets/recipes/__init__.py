@@ -26,10 +26,17 @@ def _gse7390(**kw) -> Path:
     return gse7390.build(**kw)
 
 
+def _mlomics(**kw) -> Path:
+    from oncobench.datasets.recipes import mlomics
+
+    return mlomics.build(**kw)
+
+
 RECIPES: dict[str, Callable[..., Path]] = {
     "tcga-pancan": _pancan,
     "tcga-mini": _mini,
     "gse7390-metastasis": _gse7390,
+    "mlomics": _mlomics,
 }
 
 

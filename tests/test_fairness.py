@@ -202,3 +202,31 @@ def test_runner_logs_the_fairness_artifact_and_results_by_shows_it(tmp_path: Pat
     assert "scores per sex group" in out and "largest gap" in out
     with pytest.raises(F.FairnessError, match="no finished runs of model 'svm'"):
         F.fairness_result(pancan_type, "svm", "sex", home)
+
+
+def test_leaderboard_page_and_api_show_worst_group_and_gap(tmp_path: Path, monkeypatch, pancan_type) -> None:
+    from fastapi.testclient import TestClient
+
+    from oncobench.leaderboard.api import create_app
+    from oncobench.leaderboard.db import LeaderboardDB
+    from oncobench.leaderboard.scoring import score_submission
+    from oncobench.leaderboard.site import _num
+    from oncobench.leaderboard.views import page_name, render_task
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ONCOBENCH_HOME", str(home))
+    jobs = _planted_jobs(pancan_type, seed=11)
+    frames = {(split.fold, 0): frame for split, frame in jobs}
+    with LeaderboardDB(home) as db:
+        db.add(score_submission(pancan_type, frames, method="planted", status="verified",
+                                meta={"authors": "t", "contact": "t@example.org"}), frames)
+        page = render_task(pancan_type, db, None)
+    expected = F.fairness_from_predictions(pancan_type, jobs, "sex", n_boot=0).gaps["macro_f1"]
+    assert (expected.worst_group, expected.best_group) == ("FEMALE", "MALE")
+    assert "<th title=" in page and ">worst group</th>" in page and ">largest gap</th>" in page
+    assert f"sex FEMALE {_num(expected.worst)}" in page and f"sex {_num(expected.gap)}" in page
+    with TestClient(create_app(home)) as client:
+        body = client.get("/api/leaderboard/pancan-type", params={"dataset": pancan_type.dataset.id}).json()
+        assert client.get(f"/{page_name(pancan_type)}.html").status_code == 200
+    fairness = body["entries"][0]["fairness"]["sex"]
+    assert fairness["worst_group"] == "FEMALE" and fairness["gap"] == pytest.approx(expected.gap, abs=1e-12)

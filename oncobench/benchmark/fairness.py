@@ -127,6 +127,7 @@ class JobScorer:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # sklearn on a resample missing a class
+                warnings.simplefilter("ignore", RuntimeWarning)  # sksurv's 0/0 on a resample without a comparable pair
                 return float(self.metrics[name](rows))
         except ValueError as exc:
             log.debug("%s undefined on %d rows: %s", name, len(rows), exc)

@@ -230,3 +230,18 @@ def test_leaderboard_page_and_api_show_worst_group_and_gap(tmp_path: Path, monke
         assert client.get(f"/{page_name(pancan_type)}.html").status_code == 200
     fairness = body["entries"][0]["fairness"]["sex"]
     assert fairness["worst_group"] == "FEMALE" and fairness["gap"] == pytest.approx(expected.gap, abs=1e-12)
+
+
+def test_age_bands_and_missing_attributes_are_explicit() -> None:
+    from types import SimpleNamespace
+
+    clinical = pl.DataFrame({"patient_id": ["a", "b", "c", "d", "e"], "age": [49.9, 50.0, 64.9, 65.0, None],
+                             "sex": ["MALE", None, "FEMALE", " ", "MALE"]})
+    task = SimpleNamespace(dataset=SimpleNamespace(clinical=clinical, id="cards@1"))
+    ids = ["e", "d", "c", "b", "a"]
+    assert F.subgroups(task, ids, "age").tolist() == [F.UNKNOWN, ">=65", "50-64", "50-64", "<50"]
+    assert F.subgroups(task, ids, "sex").tolist() == ["MALE", F.UNKNOWN, "FEMALE", F.UNKNOWN, "MALE"]
+    with pytest.raises(F.FairnessError, match=r"cards@1: the clinical table has no column 'eigenstrat' \(needed for --by ancestry\)"):
+        F.subgroups(task, ids, "ancestry")
+    with pytest.raises(F.FairnessError, match="unknown subgroup attribute 'race'; expected one of ancestry, sex, age, site"):
+        F.subgroups(task, ids, "race")

@@ -444,10 +444,15 @@ def fairness_result(task: Task, model: str, by: str, home: Path | None = None, *
 
 
 def fairness_results(task: Task, by: str, home: Path | None = None, *, n_boot: int = N_BOOT) -> list[FairnessResult]:
-    """:func:`fairness_result` of every model with finished jobs on the task (``oncobench results --by``)."""
+    """:func:`fairness_result` of every model with finished jobs on the task (``oncobench results --by``); [] when
+    none has finished yet (the results table says so)."""
     _check_by(by)
-    return [fairness_from_predictions(task, jobs, by, model=model, n_boot=n_boot)
-            for model, jobs in sorted(_model_jobs(task, home).items())]
+    try:
+        jobs = _model_jobs(task, home)
+    except FairnessError:
+        return []
+    return [fairness_from_predictions(task, model_jobs, by, model=model, n_boot=n_boot)
+            for model, model_jobs in sorted(jobs.items())]
 
 
 def fairness_table(task: str, model: str, by: str, home: Path | None = None) -> pd.DataFrame:

@@ -107,7 +107,7 @@ def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, s
             + "".join(f"<th>{esc(m)}</th>" for m in secondary)
             + ("<th title=\"mean per-fold difference; corrected resampled t-test (Nadeau &amp; Bengio 2003), Wilcoxon\">"
                "vs clinical reference Δ</th><th>vs best Δ</th>" if paired else "")
-            + ("<th title=\"per subgroup attribute (ancestry, sex, age band, hospital region): the group with the lowest "
+            + ("<th title=\"per subgroup attribute (ancestry, sex, age band, hospital region): the group with the worst "
                "score, mean over folds\">worst group</th><th title=\"best minus worst scoreable group\">largest gap</th>"
                if fairness else "")
             + "<th>folds × seeds</th><th>submitted</th><th>links</th></tr>")

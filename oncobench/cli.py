@@ -392,6 +392,11 @@ def _cmd_results(args: argparse.Namespace) -> int:
         if args.per_fold:
             print()
             print(format_per_fold(task, per_fold_table(task)))
+        if args.by:
+            from oncobench.benchmark.fairness import fairness_results, format_fairness
+
+            print()
+            print(format_fairness(task, fairness_results(task, args.by)))
         if args.by_cohort:
             table = by_cohort_table(task)
             print()
@@ -676,6 +681,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-fold", action="store_true",
                    help="also every (model, repeat, fold, seed) score with n, events and the tuned hyperparameters")
     p.add_argument("--by-cohort", action="store_true", help="re-score every job's predictions per cohort (pooled tasks)")
+    p.add_argument("--by", choices=("ancestry", "sex", "age", "site"),
+                   help="scores per subgroup (genetic ancestry, sex, age band, hospital region) with n, events, the "
+                        "worst group and the largest gap with bootstrap CIs; groups too small to score are marked")
     p.add_argument("--cd", type=Path, nargs="?", const=Path("critical-difference.png"), metavar="PNG",
                    help="mean ranks of models across tasks and a critical-difference diagram (default critical-difference.png)")
     p.set_defaults(func=_cmd_results)

@@ -60,6 +60,7 @@ class JobOutput:
     extra: dict[str, float] = field(default_factory=dict)
     best_params: dict[str, Any] = field(default_factory=dict)  # hyperparameters chosen by inner-CV tuning
     n_failed_candidates: int | None = None  # tuning candidates skipped for numerical failure (None: not tuned)
+    fairness: dict[str, Any] | None = None  # per-subgroup scores (oncobench.benchmark.fairness), logged as fairness.json
 
 
 def model_inputs(task: Task, model: str) -> tuple[str, ...]:
@@ -211,9 +212,18 @@ def score(task: Task, job: Job, predicted: Predicted) -> JobOutput:
         from oncobench.benchmark.robustness import score_conditions
 
         extra |= score_conditions(task, predicted.robustness, predicted.split)
+    fairness = None
+    if task.kind in ("classification", "binary", "survival"):
+        from oncobench.benchmark.fairness import job_fairness, job_fairness_metrics
+
+        try:
+            fairness = job_fairness(task, predicted.split, predicted.test)
+            extra |= job_fairness_metrics(fairness)
+        except (ValueError, KeyError) as exc:  # a dataset without the attributes must not fail the job
+            log.warning("%s: no fairness table (%s)", job.key(), exc)
     total = predicted.seconds + time.perf_counter() - start
     return JobOutput(test_result, valid_result, predicted.test, predicted.fit_seconds, predicted.predict_seconds, total,
-                     extra, predicted.best_params, predicted.n_failed_candidates)
+                     extra, predicted.best_params, predicted.n_failed_candidates, fairness)
 
 
 def run_job(task: Task, job: Job) -> JobOutput:

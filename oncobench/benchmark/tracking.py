@@ -10,6 +10,7 @@ Open the same runs in the MLflow UI with ``mlflow ui --backend-store-uri sqlite:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -392,6 +393,10 @@ class Tracker:
             path = Path(tmp) / "predictions.parquet"
             output.predictions.write_parquet(path)
             self.client.log_artifact(rid, str(path))
+            if output.fairness is not None:  # per-subgroup scores (oncobench.benchmark.fairness)
+                fairness = Path(tmp) / "fairness.json"
+                fairness.write_text(json.dumps(output.fairness, indent=1), encoding="utf-8")
+                self.client.log_artifact(rid, str(fairness))
         self.client.set_terminated(rid, status="FINISHED")
         return rid
 

@@ -58,7 +58,8 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
     from oncobench.leaderboard.built import load_built_task
     from oncobench.leaderboard.db import LeaderboardBusyError, LeaderboardDB
     from oncobench.leaderboard.submission import prepare_submission
-    from oncobench.leaderboard.views import draw_plot, page_name, ranked, render_task, task_summary, task_tasks
+    from oncobench.leaderboard.views import (draw_plot, entry_fairness, page_name, ranked, render_task, task_summary,
+                                            task_tasks)
 
     home = home or oncobench_home()
     db = LeaderboardDB(home)
@@ -126,7 +127,8 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
         t = find_task(task, dataset)
         rows, others = ranked(t, db, all_versions=all_versions)
         return {"task": t.name, "dataset": t.dataset.id, "primary": t.spec.primary, "not_comparable": others,
-                "entries": [entry_json(r.entry, r.rank, r.tied_with_previous) for r in rows]}
+                "entries": [entry_json(r.entry, r.rank, r.tied_with_previous)
+                            | {"fairness": nan_to_none(entry_fairness(t, db, r.entry))} for r in rows]}
 
     @app.get("/plots/{name}")
     def plot(name: str) -> Any:

@@ -90,15 +90,19 @@ def index_page(tasks: list[dict[str, Any]], link: str = "{page}.html", extra: st
 
 
 def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, str], others: int = 0,
-              paired: dict[str, tuple[str, str]] | None = None, verdict: str | None = None) -> str:
+              paired: dict[str, tuple[str, str]] | None = None, fairness: dict[str, dict[str, Any]] | None = None,
+              verdict: str | None = None) -> str:
     """One task: the sortable ranked table, the per-fold plot, Kaplan-Meier curves for survival tasks.
 
     ``paired``: per entry label (``method vVERSION``) the paired-test cells against the clinical reference
-    and the best entry (:func:`oncobench.leaderboard.comparisons.paired_cells`); ``verdict``: the header line
-    (best single modality, clinical reference, does a fusion beat both: :func:`...comparisons.verdict_text`)."""
+    and the best entry (:func:`oncobench.leaderboard.comparisons.paired_cells`); ``fairness``: per entry label and
+    subgroup attribute the primary metric's worst group and largest gap (:func:`oncobench.benchmark.fairness.entry_gaps`);
+    ``verdict``: the header line (best single modality, clinical reference, does a fusion beat both:
+    :func:`oncobench.leaderboard.comparisons.verdict_text`)."""
     from oncobench.leaderboard.comparisons import label
 
     paired = paired or {}
+    fairness = fairness or {}
     primary = task["primary"]
     secondary = [m for m in task["secondary"] if any(m in r.entry.summary for r in rows)]
     head = ("<tr><th>rank</th><th>method</th><th>version</th><th>status</th><th>authors</th>"
@@ -106,6 +110,9 @@ def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, s
             + "".join(f"<th>{esc(m)}</th>" for m in secondary)
             + ("<th title=\"mean per-fold difference; corrected resampled t-test (Nadeau &amp; Bengio 2003), Wilcoxon\">"
                "vs clinical reference Δ</th><th>vs best Δ</th>" if paired else "")
+            + ("<th title=\"per subgroup attribute (ancestry, sex, age band, hospital region): the group with the worst "
+               "score, mean over folds\">worst group</th><th title=\"best minus worst scoreable group\">largest gap</th>"
+               if fairness else "")
             + "<th>folds × seeds</th><th>submitted</th><th>links</th></tr>")
     body_rows = []
     for r in rows:
@@ -127,7 +134,7 @@ def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, s
             f"<td data-sort=\"{_num(s['mean'])}\">{esc(format_summary(s))}</td>",
         ] + [f"<td class=\"num\" data-sort=\"{_num(e.score(m)['mean'])}\">{_num(e.score(m)['mean'])}</td>" for m in secondary] + [
             f"<td class=\"paired\" data-sort=\"{esc(c)}\">{esc(c)}</td>" for c in (paired.get(label(e), ("", "")) if paired else ())
-        ] + [
+        ] + (_fairness_cells(fairness.get(label(e), {})) if fairness else []) + [
             f"<td data-sort=\"{len(e.folds)}\">{len({f.fold for f in e.folds})} × {len(e.seeds)}</td>",
             f"<td data-sort=\"{esc(e.submitted_at)}\">{esc(e.submitted_at)}</td><td>{links}</td>",
         ]
@@ -141,6 +148,15 @@ def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, s
             + (f"<p class=\"verdict\" id=\"verdict\">{esc(verdict)}</p>" if verdict else "") +
             f"<table class=\"sortable\" id=\"leaderboard\"><thead>{head}</thead><tbody>{''.join(body_rows)}</tbody></table>{figures}")
     return _page(f"{task['task']} — OncoBench leaderboard", body)
+
+
+def _fairness_cells(gaps: dict[str, dict[str, Any]]) -> list[str]:
+    """The worst-group and largest-gap cells: one line per attribute (``ancestry AA 0.61``, ``ancestry 0.08``)."""
+    worst = "; ".join(f"{by} {g['worst_group']} {_num(g['worst'])}" for by, g in gaps.items() if g.get("worst_group"))
+    gaps_text = "; ".join(f"{by} {_num(g['gap'])}" for by, g in gaps.items() if g.get("gap") is not None)
+    largest = max((g["gap"] for g in gaps.values() if g.get("gap") is not None), default=None)
+    return [f"<td data-sort=\"{esc(worst)}\">{esc(worst)}</td>",
+            f"<td data-sort=\"{_num(largest)}\">{esc(gaps_text)}</td>"]
 
 
 def leaderboard_csv(rows: list[RankedRow], primary: str) -> str:

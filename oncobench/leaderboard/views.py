@@ -98,10 +98,29 @@ def render_task(task: Task, db: LeaderboardDB, plot_dir: Path | None, plot_prefi
         target = None if plot_dir is None else plot_dir / f"{stem}_{kind}.png"
         if draw_plot(task, db, kind, rows, target):
             plots[title] = f"{plot_prefix}{stem}_{kind}.png"
-    from oncobench.leaderboard.comparisons import paired_cells, verdict_text
+    from oncobench.leaderboard.comparisons import label, paired_cells, verdict_text
 
+    fairness = {label(r.entry): entry_fairness(task, db, r.entry) for r in rows}
     return site.task_page(task_summary(task, rows), rows, plots=plots, others=others, paired=paired_cells(task, rows),
-                          verdict=verdict_text(task, rows) if rows else None)
+                          fairness={k: v for k, v in fairness.items() if v}, verdict=verdict_text(task, rows) if rows else None)
+
+
+_FAIRNESS: dict[tuple[str, str, str], dict[str, Any]] = {}  # entries never change: (task, dataset, predictions) -> gaps
+
+
+def entry_fairness(task: Task, db: LeaderboardDB, entry: Any) -> dict[str, Any]:
+    """The entry's worst group and largest gap per subgroup attribute, re-scored from its stored predictions
+    (:func:`oncobench.benchmark.fairness.entry_gaps`); {} when the task's kind or dataset has none."""
+    from oncobench.benchmark.fairness import entry_gaps
+
+    key = (task.name, task.dataset.id, entry.predictions_sha256)
+    if key not in _FAIRNESS:
+        try:
+            _FAIRNESS[key] = entry_gaps(task, db.predictions(entry))
+        except (ValueError, KeyError) as exc:  # e.g. a fold with no event: no fairness cell, never a broken page
+            log.info("%s %s: no fairness per subgroup (%s)", task.name, entry.method, exc)
+            _FAIRNESS[key] = {}
+    return _FAIRNESS[key]
 
 
 def page_name(task: Task) -> str:

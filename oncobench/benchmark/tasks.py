@@ -76,6 +76,7 @@ class TaskSpec:
     logrank_endpoint: str | None = None  # clustering: the endpoint compared across clusters
     covariates: tuple[str, ...] = ()  # clinical modality features the clinical reference reads (empty: all)
     offered: tuple[str, ...] = ("clinical",)  # offered beside the inputs: read by a model that names them
+    input_pool: tuple[str, ...] = ()  # ``modalities`` empty: default inputs drawn only from these (empty: any)
     n_clusters: int | None = None  # clustering: k (None: the number of reference classes of ``target``)
     units: str = "patient"  # "sample": rows are tumour and matched normal samples (oncobench.benchmark.sample_tasks)
 
@@ -174,6 +175,9 @@ class Task:
             mods = []
             for m in self.dataset.modalities:
                 if m == spec.target or m.endswith("_normal"):  # normal-tissue blocks enter only when named
+                    continue
+                if spec.input_pool and m not in spec.input_pool:
+                    dropped[m] = f"not among the task's input pool {list(spec.input_pool)}"
                     continue
                 share = float(presence[m].mean()) if presence.height else 0.0
                 if share >= spec.min_coverage:

@@ -38,4 +38,4 @@ register_task(TaskSpec(
     description="Tumour (-01) vs matched normal (-11) COAD samples from DNA methylation beta values (the 1,000 DMtest "
                 "CpGs); rows are samples, and a patient's two samples are always in the same fold (patient-grouped)."))
 
-import oncobench.benchmark.catalog_clustering  # noqa: E402,F401
+import oncobench.benchmark.catalog_clustering  # noqa: F401

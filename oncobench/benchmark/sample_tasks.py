@@ -11,8 +11,8 @@ them cannot tell the two apart, which is what the clinical reference then shows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 import polars as pl

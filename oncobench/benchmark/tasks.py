@@ -125,7 +125,7 @@ class ModalityBlock:
 class Task:
     """A :class:`TaskSpec` bound to a dataset version; see the module docstring for the three calls."""
 
-    def __new__(cls, spec: TaskSpec, dataset: Dataset) -> "Task":
+    def __new__(cls, spec: TaskSpec, dataset: Dataset) -> Task:  # noqa: PYI034 (returns a subclass by design)
         if cls is Task and spec.units == "sample":  # every caller builds Task(spec, dataset); the spec picks the rows
             from oncobench.benchmark.sample_tasks import SampleTask
 

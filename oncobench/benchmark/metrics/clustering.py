@@ -6,7 +6,11 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    normalized_mutual_info_score,
+    silhouette_score,
+)
 from sksurv.compare import compare_survival
 from sksurv.util import Surv
 

@@ -125,8 +125,9 @@ class ModalityBlock:
 class Task:
     """A :class:`TaskSpec` bound to a dataset version; see the module docstring for the three calls."""
 
-    def __new__(cls, spec: TaskSpec, dataset: Dataset) -> Task:  # noqa: PYI034 (returns a subclass by design)
-        if cls is Task and spec.units == "sample":  # every caller builds Task(spec, dataset); the spec picks the rows
+    def __new__(cls, spec: TaskSpec | None = None, dataset: Dataset | None = None) -> Task:  # noqa: PYI034
+        # returns a subclass by design; no arguments: copy/pickle rebuilding an instance
+        if cls is Task and spec is not None and spec.units == "sample":  # every caller builds Task(spec, dataset); the spec picks the rows
             from oncobench.benchmark.sample_tasks import SampleTask
 
             return super().__new__(SampleTask)

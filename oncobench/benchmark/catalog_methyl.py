@@ -1,8 +1,8 @@
 """Tasks on tcga-pancan 1.1 that use its additions: methylation, ACC, Wissel's PAAD subsamplings.
 
-They name ``tcga-pancan@1.1``; the 1.0 tasks keep ``tcga-pancan@1.0``. Not here: a COAD tumour-vs-normal
-methylation task, because a task is keyed by patient and 24 COAD patients would need two rows (tumour and
-matched normal); it needs sample-keyed tasks first.
+They name ``tcga-pancan@1.1``; the 1.0 tasks keep ``tcga-pancan@1.0``. The COAD tumour-vs-normal task has one
+row per sample (tumour and matched normal) and splits grouped by patient (:mod:`oncobench.benchmark.sample_tasks`).
+The clustering tasks live in :mod:`oncobench.benchmark.catalog_clustering`.
 """
 
 from __future__ import annotations
@@ -31,3 +31,11 @@ register_task(TaskSpec(
     endpoint_note="TCGA-CDR OS (days), not Wissel's months",
     description="Overall survival of the 81 Wissel 2023 PAAD patients from 2,000 methylation CpGs, on the paper's "
                 "100 stratified 80/20 subsamplings."))
+register_task(TaskSpec(
+    name="coad-tumour-normal", kind="binary", target="sample_type", modalities=("methylation",), cohorts=("coadread",),
+    dataset=V11, units="sample", primary="auroc", secondary=("accuracy", "balanced_accuracy", "macro_f1", "log_loss"),
+    reference="Wang X et al. DMtest (TCGA-COAD 450k beta values, 1,000 CpGs: tumours and matched normals)",
+    description="Tumour (-01) vs matched normal (-11) COAD samples from DNA methylation beta values (the 1,000 DMtest "
+                "CpGs); rows are samples, and a patient's two samples are always in the same fold (patient-grouped)."))
+
+import oncobench.benchmark.catalog_clustering  # noqa: F401

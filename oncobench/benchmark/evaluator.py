@@ -259,6 +259,20 @@ def check_predictions(task: "Task", frame: pl.DataFrame, split: "Split") -> pl.D
     return frame
 
 
+def clustering_space(task: "Task", split: "Split", ids: list[str]) -> np.ndarray:
+    """The points a clustering's silhouette is measured on: the task's default inputs for ``ids``, each modality
+    median-imputed and standardised with statistics of the split's training patients (as ``kmeans`` sees them).
+
+    One space per task and split, whatever the model read, so silhouettes of different models compare; no
+    statistic comes from the patients being scored.
+    """
+    from oncobench.baselines.preprocess import ModalityPreprocessor
+
+    train = {m: b.values for m, b in task.features(split.train).items()}
+    scored = {m: b.values for m, b in task.features(ids).items()}
+    return ModalityPreprocessor().fit(train).transform(scored)
+
+
 def evaluate(task: "Task", predictions: Any, split: "Split") -> EvaluationResult:
     """Check ``predictions`` for ``split``'s test patients and compute every metric of the task's kind."""
     from oncobench.benchmark import metrics as M
@@ -284,9 +298,10 @@ def evaluate(task: "Task", predictions: Any, split: "Split") -> EvaluationResult
         n_events = int(event[known].sum())
         cluster = frame["cluster"]  # integer labels of any width; whole floats (checked) as integers
         clusters = (cluster.cast(pl.Int64) if cluster.dtype.is_float() else cluster).to_numpy()
-        metrics = M.clustering_metrics(task.labels(test), clusters)
+        labels = task.labels(test) if task.classes else None  # a task without reference labels: no NMI/ARI
+        metrics = M.clustering_metrics(labels, clusters, X=clustering_space(task, split, test))
         if known.sum() > 1:
-            metrics |= M.clustering_metrics(task.labels(test)[known], clusters[known], time=time[known], event=event[known])
+            metrics["logrank_p"] = M.clustering_metrics(None, clusters[known], time=time[known], event=event[known])["logrank_p"]
     else:
         target = task.translation_target(test)
         pred = frame.select(list(target.features)).to_numpy().astype(np.float64)

@@ -160,7 +160,7 @@ def fit_predict(task: Task, job: Job) -> Predicted:
     start = time.perf_counter()
     split: Split = task.get_split(job.fold, job.repeat)
     inputs = model_inputs(task, job.model)
-    context = {"n_clusters": len(task.classes)} if task.kind == "clustering" else {}
+    context = {"n_clusters": task.n_clusters} if task.kind == "clustering" else {}
     model = build_model(job.model, task.kind, job.seed, **context)
     X_train = model_matrices(task, split.train, inputs)
     y_train = fit_target(task, split.train)

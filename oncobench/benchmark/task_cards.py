@@ -39,7 +39,7 @@ METRICS: dict[str, tuple[str, ...]] = {  # the evaluator's metric names per kind
     "classification": ("macro_f1", "accuracy", "balanced_accuracy", "weighted_f1", "auroc", "log_loss"),
     "binary": ("auroc", "accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "log_loss"),
     "survival": ("uno_c", "harrell_c", "td_auc", "ibs"),
-    "clustering": ("nmi", "ari", "logrank_p"),
+    "clustering": ("nmi", "ari", "silhouette", "logrank_p"),
     "translation": ("pearson_mean", "spearman_mean", "mse_mean", "pearson_median"),
 }
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # task names become file names and URL paths

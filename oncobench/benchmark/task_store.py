@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _TABLE = ("CREATE TABLE IF NOT EXISTS tasks (name VARCHAR PRIMARY KEY, spec VARCHAR NOT NULL, "
           "source VARCHAR, added_at VARCHAR)")
 # TaskSpec fields that are tuples (JSON gives lists) and mappings (JSON gives dicts).
-_TUPLES = ("modalities", "secondary", "cohorts", "covariates", "offered")
+_TUPLES = ("modalities", "secondary", "cohorts", "covariates", "offered", "input_pool")
 
 
 class TaskDefinitionError(OncoBenchError):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEME_VARIANTS = ("site", "holdout")
+UNITS = ("patient", "sample")
 
 
 class TaskNotFoundError(OncoBenchError, KeyError):
@@ -75,10 +76,17 @@ class TaskSpec:
     logrank_endpoint: str | None = None  # clustering: the endpoint compared across clusters
     covariates: tuple[str, ...] = ()  # clinical modality features the clinical reference reads (empty: all)
     offered: tuple[str, ...] = ("clinical",)  # offered beside the inputs: read by a model that names them
+    input_pool: tuple[str, ...] = ()  # ``modalities`` empty: default inputs drawn only from these (empty: any)
+    n_clusters: int | None = None  # clustering: k (None: the number of reference classes of ``target``)
+    units: str = "patient"  # "sample": rows are tumour and matched normal samples (oncobench.benchmark.sample_tasks)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"task {self.name}: unknown kind {self.kind!r}; expected one of {KINDS}")
+        if self.units not in UNITS:
+            raise ValueError(f"task {self.name}: unknown units {self.units!r}; expected one of {UNITS}")
+        if self.kind == "clustering" and not self.target and not self.n_clusters:
+            raise ValueError(f"task {self.name}: a clustering task without reference labels (target '') needs n_clusters")
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,14 @@ class ModalityBlock:
 
 class Task:
     """A :class:`TaskSpec` bound to a dataset version; see the module docstring for the three calls."""
+
+    def __new__(cls, spec: TaskSpec | None = None, dataset: Dataset | None = None) -> Task:  # noqa: PYI034
+        # returns a subclass by design; no arguments: copy/pickle rebuilding an instance
+        if cls is Task and spec is not None and spec.units == "sample":  # every caller builds Task(spec, dataset); the spec picks the rows
+            from oncobench.benchmark.sample_tasks import SampleTask
+
+            return super().__new__(SampleTask)
+        return super().__new__(cls)
 
     def __init__(self, spec: TaskSpec, dataset: Dataset) -> None:
         self.spec = spec
@@ -160,6 +176,9 @@ class Task:
             mods = []
             for m in self.dataset.modalities:
                 if m == spec.target or m.endswith("_normal"):  # normal-tissue blocks enter only when named
+                    continue
+                if spec.input_pool and m not in spec.input_pool:
+                    dropped[m] = f"not among the task's input pool {list(spec.input_pool)}"
                     continue
                 share = float(presence[m].mean()) if presence.height else 0.0
                 if share >= spec.min_coverage:
@@ -256,10 +275,11 @@ class Task:
                     pl.when(pl.col("event") & (pl.col("time") <= h)).then(pl.lit("1"))
                     .when(pl.col("time") > h).then(pl.lit("0")).otherwise(None).alias("label")
                 ).filter(pl.col("label").is_not_null())
-        elif spec.kind == "translation":
-            table = clin.select("patient_id", "cohort")
-            have = self.dataset.presence.filter(pl.col(spec.target))["patient_id"].to_list()
-            table = table.filter(pl.col("patient_id").is_in(have))
+        elif spec.kind == "translation" or (spec.kind == "clustering" and not spec.target):
+            table = clin.select("patient_id", "cohort")  # clustering without reference labels: every patient
+            if spec.kind == "translation":
+                have = self.dataset.presence.filter(pl.col(spec.target))["patient_id"].to_list()
+                table = table.filter(pl.col("patient_id").is_in(have))
         else:
             if spec.target not in clin.columns:
                 raise TaskDataError(f"task {self.name}: {self.dataset.id} has no column {spec.target!r}")
@@ -295,6 +315,11 @@ class Task:
         if "label" not in self._table.columns:
             return ()
         return tuple(sorted(set(self._table["label"].to_list())))
+
+    @cached_property
+    def n_clusters(self) -> int:
+        """Clustering: the k a model is asked for (the spec's, else the number of reference classes)."""
+        return int(self.spec.n_clusters or len(self.classes))
 
     def labels(self, ids: Sequence[str]) -> np.ndarray:
         """Class labels (str) for the IDs, in their order."""
@@ -345,7 +370,7 @@ class Task:
         modality the task offers has training patients; survival: events among the training and the test
         patients; classification: at least two training classes.
         """
-        if self.kind in ("classification", "binary", "clustering") and len(self.classes) < 2:
+        if (self.kind in ("classification", "binary") or (self.kind == "clustering" and self.spec.target)) and len(self.classes) < 2:
             return [f"{len(self.classes)} class(es) with at least {self.spec.min_class_size} patients; a task needs 2"]
         problems = []
         try:

@@ -221,7 +221,7 @@ def write_template(task: Task, out: str | Path, *, seeds: tuple[int, ...] = (0,)
             for name in survival_columns(times):
                 frame[name] = np.full(n, 0.5)
         elif task.kind == "clustering":
-            frame["cluster"] = rng.integers(0, max(2, len(task.classes)), n)
+            frame["cluster"] = rng.integers(0, max(2, task.n_clusters), n)
         else:
             frame |= {f: rng.standard_normal(n) for f in task.target_features}
         for seed in seeds:

@@ -272,9 +272,9 @@ def test_piped_into_head_ends_quietly(tmp_path: Path) -> None:
 def test_duplicate_tasks_models_seeds_and_folds_run_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
     result = oncobench(home, "run", "--task", "pancan-type", "--task", "pancan-type", "--dataset", "tcga-mini",
-                       "--models", "prior, prior,prior", "--seeds", "0,0", "--folds", "0,0", "--quiet")
+                       "--models", "prior, prior,prior", "--seeds", "0,0", "--folds", "0,0", "--repeats", "0", "--quiet")
     assert result.returncode == 0, result.stderr
-    # prior (listed once, also the negative control) + the clinical reference, on one fold and one seed
+    # prior (listed once, also the negative control) + the clinical reference, on one fold, one repeat, one seed
     assert result.stdout.splitlines()[0] == "2 jobs: 2 ran, 0 already finished, 0 failed"
     assert result.stdout.count("pancan-type on tcga-mini@1.0") == 1  # the results table once
     notes = [line for line in result.stderr.splitlines() if "given more than once" in line]
@@ -285,7 +285,7 @@ def test_duplicate_tasks_models_seeds_and_folds_run_once(tmp_path: Path) -> None
         "WARNING oncobench: --folds given more than once (0); each runs once",
     ]
     again = oncobench(home, "run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "prior",
-                      "--folds", "0", "--quiet")
+                      "--folds", "0", "--repeats", "0", "--quiet")
     assert again.stdout.splitlines()[0] == "2 jobs: 0 ran, 2 already finished, 0 failed"
 
 

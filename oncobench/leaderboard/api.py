@@ -111,7 +111,9 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
         for task in task_tasks(db, home):
             rows, _ = ranked(task, db)
             summaries.append(task_summary(task, rows) | {"page": page_name(task)})
-        return site.index_page(summaries, link="/{page}.html")
+        from oncobench.benchmark.federated import federated_track
+
+        return site.index_page(summaries, link="/{page}.html", extra=site.federated_section(federated_track(home)))
 
     @app.get("/api/tasks")
     def api_tasks() -> list[dict[str, Any]]:
@@ -120,6 +122,13 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
             rows, _ = ranked(task, db)
             out.append(task_summary(task, rows))
         return out
+
+    @app.get("/api/federated")
+    def api_federated() -> list[dict[str, Any]]:
+        """The federated track (latest run per task, dataset, model and strategy)."""
+        from oncobench.benchmark.federated import federated_track
+
+        return federated_track(home)
 
     @app.get("/api/leaderboard/{task}")
     def api_leaderboard(task: str, dataset: str | None = None, all_versions: bool = False) -> dict[str, Any]:

@@ -366,7 +366,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_federated(args: argparse.Namespace) -> int:
-    from oncobench.benchmark.federated import FederatedConfig, log_federated, run_federated, summary_text
+    from oncobench.benchmark.federated import (
+        FederatedConfig,
+        log_federated,
+        run_federated,
+        summary_text,
+    )
 
     _require_writable_home()
     task = _load_tasks([args.task], args.dataset, None)[0]

@@ -191,9 +191,14 @@ def test_rows_bytes_and_leaderboard_track(two_runs, survival_task, fed_home: Pat
     uno = first.rows.filter((pl.col("client") == "all") & (pl.col("metric") == "uno_c"))
     assert entry["federated"] == pytest.approx(uno.filter(pl.col("setting") == "federated")["value"][0])
 
-    from oncobench.leaderboard.site import federated_section
+    from fastapi.testclient import TestClient
 
-    assert "pfi-pancan" in federated_section([entry]) and "Federated track" in federated_section([entry])
+    from oncobench.leaderboard.api import create_app
+
+    with TestClient(create_app(fed_home)) as client:
+        assert client.get("/api/federated").json() == [entry]
+        page = client.get("/").text
+    assert "Federated track" in page and "pfi-pancan" in page and f"{expected:,}" in page
 
 
 def test_bad_requests_name_the_problem(survival_task) -> None:

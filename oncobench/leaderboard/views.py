@@ -138,8 +138,9 @@ def export_site(out: Path, *, home: Path | None = None) -> Path:
             from oncobench.benchmark.federated import federated_track
 
             federated = federated_track(home)
-            across += site.federated_section(federated)
-            (tmp / "federated.json").write_text(json.dumps(federated, indent=1), encoding="utf-8")
+            if federated:  # the federated track: a section of the index and its rows as JSON
+                across += site.federated_section(federated)
+                (tmp / "federated.json").write_text(json.dumps(federated, indent=1), encoding="utf-8")
             (tmp / "index.html").write_text(site.index_page(summaries, link="{page}.html", extra=across), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)

@@ -146,6 +146,23 @@ def test_newton_softmax_matches_scikit_learn(classification_task) -> None:
     np.testing.assert_allclose(model.predict_proba(X), ref.predict_proba(test_Z), atol=1e-5)
 
 
+def test_local_gradient_steps_follow_fedavg_and_fedprox_by_hand() -> None:
+    A = np.array([[2.0, 0.0], [0.0, 4.0]])  # gradient of 1/2 w'Aw - b'w
+    b = np.array([1.0, 1.0])
+    w0 = np.array([1.0, -1.0])
+    penalised = np.array([True, False])
+
+    def gradient(w: np.ndarray) -> np.ndarray:
+        return A @ w - b
+
+    # one step: w0 - lr * (A w0 - b + l2 * [w0_0, 0]) = [1, -1] - 0.1 * ([1, -5] + [0.5, 0])
+    np.testing.assert_allclose(fm.local_gradient_steps(w0, gradient, 1, 0.1, 0.5, penalised), [0.85, -0.5])
+    # FedProx's second step adds mu * (w1 - w0) = 2 * [-0.15, 0.5] to the gradient at w1 = [0.85, -0.5]:
+    # [0.7 + 0.425 - 0.3, -3 + 1] = [0.825, -2]; w2 = w1 - 0.1 * that
+    np.testing.assert_allclose(fm.local_gradient_steps(w0, gradient, 2, 0.1, 0.5, penalised, proximal_mu=2.0),
+                               [0.85 - 0.0825, -0.5 + 0.2])
+
+
 def test_one_client_federated_equals_centralised_and_counts_its_bytes(classification_task) -> None:
     cfg = FederatedConfig(model="logistic", rounds=3, top_k=4, min_patients=5)
     problem, split, _ = prepare(classification_task, cfg)
@@ -186,6 +203,11 @@ def test_rows_bytes_and_leaderboard_track(two_runs, survival_task, fed_home: Pat
     assert set(local["n_test"].to_list()) == {len(split.test)}  # each hospital alone, on the same test patients
     assert {r["client"]: r["n_train"] for r in local.iter_rows(named=True)} == {c.name: len(c.ids) for c in clients}
     assert federated_summary("pfi-pancan", "logistic", fed_home) is None
+    import flwr
+
+    from oncobench.benchmark.federated import federated_runs
+
+    assert federated_runs(fed_home)[0].data.tags["version.flwr"] == flwr.__version__
     (entry,) = federated_track(fed_home)
     assert entry["task"] == "pfi-pancan" and entry["clients"] == C and entry["bytes"] == expected
     uno = first.rows.filter((pl.col("client") == "all") & (pl.col("metric") == "uno_c"))

@@ -371,8 +371,8 @@ def fit_federated(problem: LinearProblem, clients: Sequence[Client], num_cpus: i
 
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
-        moments = _strategy("fedavg", len(clients), None, 0.0)
-        res = moments.start(grid=grid, initial_arrays=ArrayRecord({"none": Array(np.zeros(0))}), num_rounds=1,
+        stats = _strategy("fedavg", len(clients), None, 0.0)
+        res = stats.start(grid=grid, initial_arrays=ArrayRecord({"none": Array(np.zeros(0))}), num_rounds=1,
                             train_config=ConfigRecord({"phase": "moments"}))
         pooled = Moments(*(res.arrays[k].numpy() for k in ("total", "squares", "measured")))
         prep = preprocessing(pooled, problem.widths, cfg.top_k)
@@ -380,7 +380,7 @@ def fit_federated(problem: LinearProblem, clients: Sequence[Client], num_cpus: i
 
         def newton(aggregated: Any) -> Any:
             params = newton_step(strategy.current["params"].numpy(), aggregated["grad"].numpy(),
-                                    aggregated["hess"].numpy(), cfg.l2, mask)
+                                 aggregated["hess"].numpy(), cfg.l2, mask)
             return ArrayRecord({"params": Array(params)})
 
         if cfg.strategy == "newton":
@@ -393,9 +393,9 @@ def fit_federated(problem: LinearProblem, clients: Sequence[Client], num_cpus: i
         res = strategy.start(grid=grid, initial_arrays=ArrayRecord({k: Array(np.asarray(v)) for k, v in initial.items()}),
                              num_rounds=cfg.rounds, train_config=config)
         result.update(params=res.arrays["params"].numpy(), prep=prep,
-                      bytes=moments.bytes_sent + moments.bytes_received + strategy.bytes_sent + strategy.bytes_received)
+                      bytes=stats.bytes_sent + stats.bytes_received + strategy.bytes_sent + strategy.bytes_received)
 
-    logging.getLogger("flwr").setLevel(logging.WARNING)
+    logging.getLogger("flwr").setLevel(logging.WARNING)  # Flower logs every message of every round at INFO
     t0 = time.perf_counter()
     run_simulation(server_app=server_app, client_app=client_app, num_supernodes=len(clients),
                    backend_config={"client_resources": {"num_cpus": 1},

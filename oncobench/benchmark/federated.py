@@ -218,15 +218,18 @@ def run_federated(task: Task, cfg: FederatedConfig, *, num_cpus: int = 2) -> Fed
 # ---- MLflow --------------------------------------------------------------------------------------------------
 def log_federated(result: FederatedResult, home: Path | None = None) -> str:
     """One MLflow run (``oncobench_level=federated``) in the task's experiment: config, overall scores, rows artifact."""
+    from importlib import metadata
+
     from mlflow.entities import Metric, Param
 
-    from oncobench.benchmark.tracking import Tracker
+    from oncobench.benchmark.tracking import Tracker, library_versions
 
     tracker = Tracker(home)
     exp = tracker.experiment_id(result.task, result.dataset)
     cfg = result.config
+    versions = library_versions() | {lib: metadata.version(lib) for lib in ("flwr", "ray")}
     tags = {"oncobench_level": LEVEL, "task": result.task, "model": cfg.model, "strategy": cfg.strategy,
-            "dataset": result.dataset, "primary": result.primary}
+            "dataset": result.dataset, "primary": result.primary, **{f"version.{k}": v for k, v in versions.items()}}
     run = tracker.client.create_run(exp, run_name=f"federated {cfg.model} {cfg.strategy}", tags=tags)
     rid = run.info.run_id
     now = int(time.time() * 1000)

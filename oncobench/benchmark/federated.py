@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 MODELS = {"logistic": ("classification", "binary"), "cox": ("survival",)}
 STRATEGIES = ("newton", "fedavg", "fedprox")
-SETTINGS = ("centralised", "federated", "local")
 COLUMNS = ("setting", "client", "n_train", "n_test", "metric", "value", "rounds", "bytes", "seconds")
 OTHER = "other"
 LEVEL = "federated"  # the MLflow runs' oncobench_level tag
@@ -87,7 +86,7 @@ class FederatedConfig:
         return fm.FitSettings(self.strategy, self.rounds, self.top_k, self.l2, self.local_steps, self.lr, self.proximal_mu)
 
 
-def hospital_clients(hospitals: dict[str, str], ids: Sequence[str], min_patients: int,
+def hospital_clients(hospitals: dict[str, str | None], ids: Sequence[str], min_patients: int,
                      small: str = "pool") -> dict[str, tuple[str, ...]]:
     """Training patients by hospital; hospitals below ``min_patients`` pooled into ``other`` or dropped.
 
@@ -106,7 +105,7 @@ def hospital_clients(hospitals: dict[str, str], ids: Sequence[str], min_patients
     return out
 
 
-def _hospitals(task: Task) -> dict[str, str]:
+def _hospitals(task: Task) -> dict[str, str | None]:
     clin = task.dataset.clinical
     if "hospital" not in clin.columns:
         raise FederatedConfigError(f"{task.dataset.id}: clinical table has no 'hospital' column; federated clients "

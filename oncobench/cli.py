@@ -372,6 +372,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _cmd_federated(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.federated import (
+        FederatedConfig,
+        log_federated,
+        run_federated,
+        summary_text,
+    )
+
+    _require_writable_home()
+    task = _load_tasks([args.task], args.dataset, None)[0]
+    cfg = FederatedConfig(model=args.model or ("cox" if task.kind == "survival" else "logistic"), strategy=args.strategy,
+                          rounds=args.rounds, top_k=args.top_k, l2=args.l2, min_patients=args.min_patients,
+                          small=args.small, fold=args.fold, repeat=args.repeat)
+    result = run_federated(task, cfg)
+    run_id = log_federated(result)
+    print(summary_text(result, args.metric or task.spec.primary))
+    print(f"\nlogged to MLflow (run {run_id}); `oncobench leaderboard export` shows it in the federated track")
+    return 0
+
+
 def _cmd_results(args: argparse.Namespace) -> int:
     from oncobench.benchmark.results import (by_cohort_table, format_by_cohort, format_per_fold, format_results,
                                              format_robustness, per_fold_table, results_table, robustness_table)
@@ -629,6 +649,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score the missing-modality protocol for every model (always on for deep models)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("federated", help="centralised vs federated (Flower, hospitals as clients) vs local-only on one split")
+    p.add_argument("--task", required=True, type=_name, help="task name")
+    p.add_argument("--model", choices=["logistic", "cox"], help="default: cox for survival tasks, logistic otherwise")
+    p.add_argument("--strategy", choices=["newton", "fedavg", "fedprox"], default="newton",
+                   help="newton: FedAvg of gradients and Hessians + server Newton step (exact); fedavg/fedprox: "
+                        "averaged parameters after local gradient steps")
+    p.add_argument("--rounds", type=_positive_int, default=8, help="training rounds (default 8)")
+    p.add_argument("--top-k", type=_positive_int, default=16, help="features kept per modality (default 16)")
+    p.add_argument("--l2", type=float, default=0.05, help="ridge penalty on the mean loss (default 0.05)")
+    p.add_argument("--min-patients", type=_positive_int, default=30,
+                   help="training patients a hospital needs to be a client (default 30)")
+    p.add_argument("--small", choices=["pool", "drop"], default="pool",
+                   help="hospitals below the minimum: pooled into one client 'other' (default) or dropped")
+    p.add_argument("--fold", type=int, default=0, help="split fold (default 0)")
+    p.add_argument("--repeat", type=int, default=0, help="split repeat (default 0)")
+    p.add_argument("--dataset", help="run on another dataset with the task's columns, e.g. tcga-mini")
+    p.add_argument("--metric", help="metric shown in the table (default: the task's primary metric)")
+    p.set_defaults(func=_cmd_federated)
 
     p = sub.add_parser("submit", help="submit per-fold predictions to the leaderboard (validated and re-scored)")
     p.add_argument("--task")

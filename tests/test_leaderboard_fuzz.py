@@ -276,7 +276,7 @@ def test_api_never_answers_5xx(served_app):
     api = schemathesis.openapi.from_asgi("/openapi.json", served_app["app"])
     operations = [result.ok() for result in api.get_all_operations()]
     assert sorted(op.label for op in operations) == [
-        "GET /", "GET /api/leaderboard/{task}", "GET /api/tasks", "GET /index.html", "GET /plots/{name}",
+        "GET /", "GET /api/federated", "GET /api/leaderboard/{task}", "GET /api/tasks", "GET /index.html", "GET /plots/{name}",
         "GET /{page}.html", "POST /api/submissions"]
     statuses: Counter = Counter()
     errors = []

@@ -63,8 +63,15 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
 
     home = home or oncobench_home()
     db = LeaderboardDB(home)
+    federated: list[dict[str, Any]] = []  # the federated track, read from MLflow by refresh(), never by a request
 
     def refresh() -> None:
+        from oncobench.benchmark.federated import federated_track
+
+        try:
+            federated[:] = federated_track(home)
+        except Exception:  # like the baselines below: logged, and the next refresh tries again
+            log.exception("reading the federated runs failed")
         try:
             added = import_all_baselines(home=home, db=db)
         except Exception:  # a failed refresh must not stop the server; the next one tries again
@@ -112,7 +119,7 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
         for task in task_tasks(db, home):
             rows, _ = ranked(task, db)
             summaries.append(task_summary(task, rows) | {"page": page_name(task)})
-        return site.index_page(summaries, link="/{page}.html")
+        return site.index_page(summaries, link="/{page}.html", extra=site.federated_section(federated))
 
     @app.get("/api/tasks")
     def api_tasks() -> list[dict[str, Any]]:
@@ -121,6 +128,11 @@ def create_app(home: Path | None = None, *, refresh_seconds: float = REFRESH_SEC
             rows, _ = ranked(task, db)
             out.append(task_summary(task, rows))
         return out
+
+    @app.get("/api/federated")
+    def api_federated() -> list[dict[str, Any]]:
+        """The federated track (latest run per task, dataset, model and strategy), as of the last refresh."""
+        return federated
 
     @app.get("/api/leaderboard/{task}")
     def api_leaderboard(task: str, dataset: str | None = None, all_versions: bool = False) -> dict[str, Any]:

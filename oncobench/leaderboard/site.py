@@ -89,6 +89,23 @@ def index_page(tasks: list[dict[str, Any]], link: str = "{page}.html", extra: st
     return _page("OncoBench leaderboard", body)
 
 
+def federated_section(entries: list[dict[str, Any]]) -> str:
+    """The federated track: centralised vs federated vs local-only (mean over hospitals) per task and model."""
+    if not entries:
+        return ""
+    rows = "".join(
+        f"<tr><td>{esc(e['task'])}</td><td>{esc(e['dataset'])}</td><td>{esc(e['model'])}</td><td>{esc(e['strategy'])}</td>"
+        f"<td class=\"num\">{e['clients']}</td><td class=\"num\">{e['rounds']}</td><td class=\"num\">{e['bytes']:,}</td>"
+        f"<td>{esc(e['metric'])}</td><td class=\"num\">{_num(e['centralised'])}</td><td class=\"num\">{_num(e['federated'])}</td>"
+        f"<td class=\"num\">{_num(e['local_mean'])}</td></tr>" for e in entries)
+    return ("<h2 id=\"federated\">Federated track</h2><p class=\"note\">Hospitals as Flower clients; the same held-out "
+            "test patients score the model trained on all hospitals pooled (centralised), through Flower (federated) "
+            "and by each hospital alone (local, mean over hospitals). <code>oncobench federated</code> makes these runs.</p>"
+            "<table class=\"sortable\" id=\"federated-table\"><thead><tr><th>task</th><th>dataset</th><th>model</th>"
+            "<th>strategy</th><th>clients</th><th>rounds</th><th>bytes</th><th>metric</th><th>centralised</th>"
+            f"<th>federated</th><th>local (mean)</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, str], others: int = 0,
               paired: dict[str, tuple[str, str]] | None = None, fairness: dict[str, dict[str, Any]] | None = None,
               verdict: str | None = None) -> str:

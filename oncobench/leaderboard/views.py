@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import uuid
@@ -154,6 +155,12 @@ def export_site(out: Path, *, home: Path | None = None) -> Path:
             from oncobench.leaderboard.comparisons import cross_task_section
 
             across = cross_task_section(ranked_rows, tmp)  # mean ranks and the CD diagram (PNG beside the index)
+            from oncobench.benchmark.federated import federated_track
+
+            federated = federated_track(home)
+            if federated:  # the federated track: a section of the index and its rows as JSON
+                across += site.federated_section(federated)
+                (tmp / "federated.json").write_text(json.dumps(federated, indent=1), encoding="utf-8")
             (tmp / "index.html").write_text(site.index_page(summaries, link="{page}.html", extra=across), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)

@@ -66,7 +66,8 @@ def task_tasks(db: LeaderboardDB, home: Path | None = None) -> list[Task]:
     return loadable_tasks(db.tasks(), what="leaderboard", load=lambda name, dataset: load_built_task(name, dataset, home))
 
 
-PLOTS = {"folds": "Scores per fold", "km": "Kaplan-Meier curves of the top entry's risk groups"}
+PLOTS = {"folds": "Scores per fold", "km": "Kaplan-Meier curves of the top entry's risk groups",
+         "ablation": "Minimal modality set: Shapley values and every subset (oncobench ablate)"}
 
 
 def draw_plot(task: Task, db: LeaderboardDB, kind: str, rows: list[RankedRow], target: Path | BinaryIO | None) -> bool:
@@ -80,6 +81,13 @@ def draw_plot(task: Task, db: LeaderboardDB, kind: str, rows: list[RankedRow], t
         if target is not None:
             site.fold_plot(rows, task.spec.primary, target)
         return True
+    if kind == "ablation":  # the most recent `oncobench ablate` of the task saved in this home
+        from oncobench.benchmark.ablation import ablation_plot, saved_ablations
+
+        saved = saved_ablations(task.name, task.dataset.id, home=db.root.parent)
+        if saved and target is not None:
+            ablation_plot(saved[0], target)
+        return bool(saved)
     if kind == "km":
         km = km_groups(task, db, rows)
         if km is not None and target is not None:

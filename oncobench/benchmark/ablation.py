@@ -20,10 +20,11 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, Any
 
 from oncobench.benchmark.aggregate import summarize_units
 from oncobench.benchmark.tasks import Task
@@ -168,7 +169,7 @@ class AblationResult:
         return json.dumps(asdict(self), indent=1, allow_nan=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "AblationResult":
+    def from_json(cls, text: str) -> AblationResult:
         d = json.loads(text)
 
         def sub(x: dict[str, Any]) -> SubsetScore:
@@ -319,8 +320,8 @@ def format_ablation(result: AblationResult, width: int = 30) -> str:
     """The subset table (score with 95 % CI over folds) and a text bar chart of the Shapley values."""
     mark = {result.minimal: " <- minimal (within 1 SE of full)", result.modalities: " <- full set"}
     pad = max(len(_label(s.modalities)) for s in result.subsets) + 2
-    lines = [f"ablation of {result.model} on {result.task} ({result.dataset}): {result.metric} over folds "
-             f"{', '.join(f'r{r}f{f}' for r, f in result.units)}, seeds {', '.join(map(str, result.seeds))}",
+    lines = [(f"ablation of {result.model} on {result.task} ({result.dataset}): {result.metric} over folds "
+              f"{', '.join(f'r{r}f{f}' for r, f in result.units)}, seeds {', '.join(map(str, result.seeds))}"),
              f"{'modalities':<{pad}}{'k':>2}{'mean':>8}{'sd':>8}{'95% CI':>18}{'folds':>7}", "-" * (pad + 43)]
     for s in [result.empty] + list(result.subsets):
         label = _label(s.modalities) if s.modalities else f"(none: {result.empty_model})"
@@ -330,8 +331,8 @@ def format_ablation(result: AblationResult, width: int = 30) -> str:
                      + mark.get(s.modalities, ""))
     full = result.full.mean
     se = "n/a (one fold)" if math.isnan(result.full_se) else f"{result.full_se:.3f}"
-    lines += ["", f"Shapley values of {result.metric} (sum {sum(result.shapley.values()):+.4f} = v(full) {full:.4f} "
-              f"- v(empty: {result.empty_model}) {result.empty.mean:.4f}); SE of the full set {se}"]
+    lines += ["", (f"Shapley values of {result.metric} (sum {sum(result.shapley.values()):+.4f} = v(full) "
+                   f"{full:.4f} - v(empty: {result.empty_model}) {result.empty.mean:.4f}); SE of the full set {se}")]
     top = max((abs(v) for v in result.shapley.values()), default=0.0) or 1.0
     name_pad = max(len(m) for m in result.modalities) + 2
     for m, v in sorted(result.shapley.items(), key=lambda kv: -kv[1]):
@@ -345,7 +346,8 @@ def format_ablation(result: AblationResult, width: int = 30) -> str:
 def ablation_plot(result: AblationResult, target: Path | IO[bytes]) -> Path | IO[bytes]:
     """Two panels: Shapley value per modality (bars) and every subset's mean with its 95 % CI (full set and the
     one-SE band marked, the minimal subset highlighted)."""
-    from matplotlib.figure import Figure  # not pyplot: the leaderboard server draws in threads
+    # not pyplot: the leaderboard server draws in threads
+    from matplotlib.figure import Figure
 
     literal = {"parse_math": False, "usetex": False}
     n = len(result.subsets) + 1

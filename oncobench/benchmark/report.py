@@ -20,8 +20,9 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -205,7 +206,8 @@ def _logrank_p(time: np.ndarray, event: np.ndarray, high: np.ndarray) -> float:
 
 def _fairness(task: Task, model: str, home: Path | None) -> str:
     try:
-        from oncobench.benchmark.fairness import fairness_table  # written in parallel (issue 14 item 2)
+        # written in parallel (issue 14 item 2); absent until it is merged
+        from oncobench.benchmark.fairness import fairness_table
     except ImportError:
         return _not_run("the fairness module (oncobench.benchmark.fairness) is not installed")
     parts = []
@@ -220,7 +222,8 @@ def _fairness(task: Task, model: str, home: Path | None) -> str:
 
 def _federated(task: Task, models: Iterable[str], home: Path | None) -> str:
     try:
-        from oncobench.benchmark.federated import federated_summary  # written in parallel (issue 14 item 1)
+        # written in parallel (issue 14 item 1); absent until it is merged
+        from oncobench.benchmark.federated import federated_summary
     except ImportError:
         return _not_run("the federated module (oncobench.benchmark.federated) is not installed")
     parts = []

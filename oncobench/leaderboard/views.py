@@ -75,19 +75,19 @@ def draw_plot(task: Task, db: LeaderboardDB, kind: str, rows: list[RankedRow], t
 
     ``target=None`` only says whether the plot exists (the server draws a plot when it is asked for, in memory).
     """
-    if not rows:
-        return False
-    if kind == "folds":
-        if target is not None:
-            site.fold_plot(rows, task.spec.primary, target)
-        return True
-    if kind == "ablation":  # the most recent `oncobench ablate` of the task saved in this home
+    if kind == "ablation":  # the most recent `oncobench ablate` of the task saved in this home (any fold count)
         from oncobench.benchmark.ablation import ablation_plot, saved_ablations
 
         saved = saved_ablations(task.name, task.dataset.id, home=db.root.parent)
         if saved and target is not None:
             ablation_plot(saved[0], target)
         return bool(saved)
+    if not rows:
+        return False
+    if kind == "folds":
+        if target is not None:
+            site.fold_plot(rows, task.spec.primary, target)
+        return True
     if kind == "km":
         km = km_groups(task, db, rows)
         if km is not None and target is not None:

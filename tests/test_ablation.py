@@ -195,7 +195,7 @@ def test_real_ablation_through_the_runner(pancan_type, tmp_path, capsys, monkeyp
     out = capsys.readouterr().out
     assert "4 jobs: 0 ran, 4 already finished, 0 failed" in out
     assert f"minimal subset: {'+'.join(result.minimal)}" in out
-    assert re.search(rf"^mirna +{re.escape(format(result.shapley['mirna'], '+.4f'))} ", out, re.M)
+    assert re.search(rf"^mirna +{re.escape(format(result.shapley['mirna'], '+.4f'))} ", out, re.MULTILINE)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["ablate", "--task", "pancan-type", "--dataset", DATASET, "--model", "logreg/mirna"]) == 2
     assert "already names its modalities" in capsys.readouterr().err

@@ -220,10 +220,13 @@ def score_ablation(task: Task, model: str, *, modalities: Sequence[str] | None =
     metric = task.spec.primary
     negative = controls_for(task)[0]
     specs = {s: subset_spec(model, s) for s in subsets(players)}
-    table = per_fold_table(task, home)
+    from oncobench.datasets.store import oncobench_home
+
+    # a home without a tracking store holds no runs; opening one would create it
+    table = per_fold_table(task, home) if ((home or oncobench_home()) / "mlflow.db").is_file() else None
     wanted = set(specs.values()) | {negative}
     rows: dict[str, list[tuple[tuple[int, int], float]]] = {m: [] for m in wanted}
-    if not table.is_empty() and metric in table.columns:
+    if table is not None and not table.is_empty() and metric in table.columns:
         for r in table.iter_rows(named=True):
             unit = (r["repeat"], r["fold"])
             if r["model"] in wanted and r["seed"] in set(seeds) and (units is None or unit in set(units)):

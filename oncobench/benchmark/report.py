@@ -261,7 +261,10 @@ def render_report(task: Task, home: Path | None = None) -> str:
     from oncobench.benchmark.runner import controls_for
     from oncobench.leaderboard.site import esc, page
 
-    table = results_table(task, home)
+    from oncobench.datasets.store import oncobench_home
+
+    # a home without a tracking store has nothing to report; opening one would create it
+    table = results_table(task, home) if ((home or oncobench_home()) / "mlflow.db").is_file() else pl.DataFrame()
     if table.is_empty():
         raise ReportError(f"no finished run of {task.name} on {task.dataset.id} in this home: run "
                           f"`oncobench run --task {task.name} --models M` first")

@@ -146,7 +146,7 @@ def test_real_ablation_through_the_runner(pancan_type, tmp_path, capsys, monkeyp
     home = tmp_path / "home"
     result, report = run_ablation(pancan_type, "logreg", modalities=["mirna", "pathology"], folds=[0], progress=False,
                                   home=home)
-    assert report.failed == [] and report.ran == report.planned == 4  # 3 subsets + the prior control
+    assert report.failed == [] and report.ran == report.planned == 5  # 3 subsets, the prior control, clinical-logreg
     finished = Tracker(home).finished(pancan_type)
     score = {m: finished[f"pancan-type|{m}|r0|f0|s0"].test["macro_f1"]
              for m in ("logreg/mirna", "logreg/pathology", "logreg/mirna+pathology", "prior")}
@@ -179,7 +179,7 @@ def test_real_ablation_through_the_runner(pancan_type, tmp_path, capsys, monkeyp
     assert same(AblationResult.from_json(result.to_json())) == same(result)
     again, report = run_ablation(pancan_type, "logreg", modalities=["mirna", "pathology"], folds=[0], progress=False,
                                  home=home)
-    assert (report.ran, report.skipped) == (0, 4) and same(again) == same(result)
+    assert (report.ran, report.skipped) == (0, 5) and same(again) == same(result)
 
     # the leaderboard page of the task shows the plot
     with LeaderboardDB(home) as db:
@@ -193,7 +193,7 @@ def test_real_ablation_through_the_runner(pancan_type, tmp_path, capsys, monkeyp
     assert main(["ablate", "--task", "pancan-type", "--dataset", DATASET, "--model", "logreg",
                  "--modalities", "mirna,pathology", "--folds", "0", "--quiet", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
-    assert "4 jobs: 0 ran, 4 already finished, 0 failed" in out
+    assert "5 jobs: 0 ran, 5 already finished, 0 failed" in out
     assert f"minimal subset: {'+'.join(result.minimal)}" in out
     assert re.search(rf"^mirna +{re.escape(format(result.shapley['mirna'], '+.4f'))} ", out, re.MULTILINE)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,6 @@ import base64
 import math
 import os
 import re
-import shutil
 import sys
 import types
 from html.parser import HTMLParser
@@ -200,5 +199,3 @@ def test_browser_opens_the_report_without_errors(task, home, chromium, tmp_path)
     assert problems == []
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert artifact.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if os.environ.get("ONCOBENCH_REPORT_SCREENSHOT"):  # how docs/report-screenshot.png was made, by hand, once
-        shutil.copy(artifact, os.environ["ONCOBENCH_REPORT_SCREENSHOT"])

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -195,13 +195,13 @@ def run_ablation(task: Task, model: str, *, modalities: Sequence[str] | None = N
     Returns the result and the runner's report (failed jobs are listed there; subsets missing a fold leave that
     fold out of every value, see :func:`score_ablation`).
     """
-    from oncobench.benchmark.runner import controls_for, run_grid
+    from oncobench.benchmark.runner import run_grid
 
-    specs = ablation_grid(task, model, modalities)
-    negative = controls_for(task)[0]
-    report = run_grid([task], specs + [negative], seeds=seeds, folds=folds, repeats=[repeat], n_jobs=n_jobs,
-                      force=force, controls=False, progress=progress, home=home, executor=executor, address=address,
-                      robustness=False)
+    # the runner adds the negative control (v(empty)) and the clinical reference (for the paired tests that
+    # `oncobench results` and `oncobench report` show beside every subset)
+    report = run_grid([task], ablation_grid(task, model, modalities), seeds=seeds, folds=folds, repeats=[repeat],
+                      n_jobs=n_jobs, force=force, controls=True, progress=progress, home=home, executor=executor,
+                      address=address, robustness=False)
     chosen_folds = list(folds) if folds is not None else [f for r, f in task.folds if r == repeat]
     result = score_ablation(task, model, modalities=modalities, seeds=seeds, units=[(repeat, f) for f in chosen_folds],
                             home=home)
@@ -272,17 +272,18 @@ def ablation_dir(home: Path | None = None) -> Path:
     return (home or oncobench_home()) / "ablations"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` in one rename (a plain open, so the file gets the umask's permissions)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -293,8 +294,8 @@ def save_ablation(result: AblationResult, home: Path | None = None) -> Path:
     folder, stem = ablation_dir(home), _stem(result.task, result.dataset, result.model)
     buf = io.BytesIO()
     ablation_plot(result, buf)
-    _atomic_write(folder / f"{stem}.png", buf.getvalue())  # not with_suffix: "tcga-mini_1.0__m" has a "suffix"
-    _atomic_write(folder / f"{stem}.json", result.to_json().encode())
+    atomic_write(folder / f"{stem}.png", buf.getvalue())  # not with_suffix: "tcga-mini_1.0__m" has a "suffix"
+    atomic_write(folder / f"{stem}.json", result.to_json().encode())
     return folder / f"{stem}.json"
 
 

@@ -18,7 +18,6 @@ import base64
 import io
 import logging
 import math
-import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -259,9 +258,8 @@ def render_report(task: Task, home: Path | None = None) -> str:
     """The report's HTML (one string, no external reference)."""
     from oncobench.benchmark.results import model_role, per_fold_table, results_table
     from oncobench.benchmark.runner import controls_for
-    from oncobench.leaderboard.site import esc, page
-
     from oncobench.datasets.store import oncobench_home
+    from oncobench.leaderboard.site import esc, page
 
     # a home without a tracking store has nothing to report; opening one would create it
     table = results_table(task, home) if ((home or oncobench_home()) / "mlflow.db").is_file() else pl.DataFrame()
@@ -337,15 +335,8 @@ def render_report(task: Task, home: Path | None = None) -> str:
 
 def write_report(task: Task, out: Path, home: Path | None = None) -> Path:
     """Render the report and write it to ``out`` in one rename (nothing half-written is left)."""
-    text = render_report(task, home)
+    from oncobench.benchmark.ablation import atomic_write
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, render_report(task, home).encode("utf-8"))
     return out

@@ -203,8 +203,15 @@ def run_ablation(task: Task, model: str, *, modalities: Sequence[str] | None = N
                       n_jobs=n_jobs, force=force, controls=True, progress=progress, home=home, executor=executor,
                       address=address, robustness=False)
     chosen_folds = list(folds) if folds is not None else [f for r, f in task.folds if r == repeat]
-    result = score_ablation(task, model, modalities=modalities, seeds=seeds, units=[(repeat, f) for f in chosen_folds],
-                            home=home)
+    try:
+        result = score_ablation(task, model, modalities=modalities, seeds=seeds,
+                                units=[(repeat, f) for f in chosen_folds], home=home)
+    except AblationError as exc:
+        if report.failed:  # the cause is a failed job, not a grid never run
+            key, error = report.failed[0]
+            raise AblationError(f"{exc.args[0].split('; run')[0]}: {len(report.failed)} job(s) failed, e.g. "
+                                f"{key}: {error}") from None
+        raise
     save_ablation(result, home)
     return result, report
 
@@ -215,13 +222,12 @@ def score_ablation(task: Task, model: str, *, modalities: Sequence[str] | None =
     from oncobench.benchmark.evaluator import LOWER_IS_BETTER
     from oncobench.benchmark.results import per_fold_table
     from oncobench.benchmark.runner import controls_for
+    from oncobench.datasets.store import oncobench_home
 
     players = ablation_modalities(task, modalities)
     metric = task.spec.primary
     negative = controls_for(task)[0]
     specs = {s: subset_spec(model, s) for s in subsets(players)}
-    from oncobench.datasets.store import oncobench_home
-
     # a home without a tracking store holds no runs; opening one would create it
     table = per_fold_table(task, home) if ((home or oncobench_home()) / "mlflow.db").is_file() else None
     wanted = set(specs.values()) | {negative}
@@ -322,7 +328,10 @@ def _label(mods: Sequence[str]) -> str:
 
 def format_ablation(result: AblationResult, width: int = 30) -> str:
     """The subset table (score with 95 % CI over folds) and a text bar chart of the Shapley values."""
-    mark = {result.minimal: " <- minimal (within 1 SE of full)", result.modalities: " <- full set"}
+    def mark(mods: tuple[str, ...]) -> str:
+        notes = ["minimal (within 1 SE of full)"] * (mods == result.minimal) + ["full set"] * (mods == result.modalities)
+        return " <- " + "; ".join(notes) if notes else ""
+
     pad = max(len(_label(s.modalities)) for s in result.subsets) + 2
     lines = [(f"ablation of {result.model} on {result.task} ({result.dataset}): {result.metric} over folds "
               f"{', '.join(f'r{r}f{f}' for r, f in result.units)}, seeds {', '.join(map(str, result.seeds))}"),
@@ -332,7 +341,7 @@ def format_ablation(result: AblationResult, width: int = 30) -> str:
         ci = "" if math.isnan(s.ci_low) else f"[{s.ci_low:.3f}, {s.ci_high:.3f}]"
         sd = "" if math.isnan(s.sd) else f"{s.sd:.3f}"
         lines.append(f"{label:<{pad}}{len(s.modalities):>2}{s.mean:>8.3f}{sd:>8}{ci:>18}{s.n:>7}"
-                     + mark.get(s.modalities, ""))
+                     + mark(s.modalities))
     full = result.full.mean
     se = "n/a (one fold)" if math.isnan(result.full_se) else f"{result.full_se:.3f}"
     lines += ["", (f"Shapley values of {result.metric} (sum {sum(result.shapley.values()):+.4f} = v(full) "

@@ -240,8 +240,8 @@ def _ablation_section(results: list[AblationResult]) -> str:
     for r in results:
         rows = [{"modalities": "+".join(s.modalities) or f"(none: {r.empty_model})", "k": len(s.modalities),
                  f"{r.metric} mean": s.mean, "sd": s.sd, "ci_low": s.ci_low, "ci_high": s.ci_high, "folds": s.n,
-                 "note": ("minimal (within 1 SE of full)" if s.modalities == r.minimal else "")
-                 + ("full set" if s.modalities == r.modalities else "")} for s in (r.empty, *r.subsets)]
+                 "note": "; ".join(["minimal (within 1 SE of full)"] * (s.modalities == r.minimal)
+                                   + ["full set"] * (s.modalities == r.modalities))} for s in (r.empty, *r.subsets)]
         shap = [{"modality": m, "Shapley value": v} for m, v in sorted(r.shapley.items(), key=lambda kv: -kv[1])]
         parts.append(
             f"<h3>{r.model}</h3><p class=\"note\">{r.metric} over {len(r.units)} folds, seeds "

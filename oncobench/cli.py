@@ -428,6 +428,35 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.ablation import ablation_plot, format_ablation, run_ablation
+    from oncobench.benchmark.tasks import load_task
+
+    _require_writable_home()
+    task = load_task(args.task, dataset=args.dataset)
+    result, report = run_ablation(task, args.model, modalities=args.modalities, seeds=_once(args.seeds or [0], "--seeds"),
+                                  folds=None if args.folds is None else _once(args.folds, "--folds"), n_jobs=args.jobs,
+                                  executor=args.executor, address=args.address, force=args.force,
+                                  progress=not args.quiet)
+    print(f"{report.planned} jobs: {report.ran} ran, {report.skipped} already finished, {len(report.failed)} failed")
+    for key, error in report.failed:
+        print(f"  FAILED {key}: {error}", file=sys.stderr)
+    print(format_ablation(result))
+    if args.plot is not None:
+        print(f"plot written to {ablation_plot(result, args.plot)}")
+    return 1 if report.failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from oncobench.benchmark.report import write_report
+    from oncobench.benchmark.tasks import load_task
+
+    task = load_task(args.task, dataset=args.dataset)
+    out = write_report(task, args.out or Path(f"report-{task.name}.html"))
+    print(f"report of {task.name} on {task.dataset.id} written to {out} (one self-contained HTML file)")
+    return 0
+
+
 def _cmd_submit(args: argparse.Namespace) -> int:
     from oncobench.benchmark.tasks import load_task
     from oncobench.leaderboard.submission import submit, write_template
@@ -668,6 +697,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="run on another dataset with the task's columns, e.g. tcga-mini")
     p.add_argument("--metric", help="metric shown in the table (default: the task's primary metric)")
     p.set_defaults(func=_cmd_federated)
+
+    p = sub.add_parser("ablate", help="a model on every subset of a task's modalities: scores, Shapley values, minimal set")
+    p.add_argument("--task", required=True, type=_name)
+    p.add_argument("--model", required=True, type=_name, help="model spec without modalities, e.g. coxnet or coxnet:late-cox")
+    p.add_argument("--modalities", type=_model_list, help="comma-separated modalities (default: every one the task offers; at most 6)")
+    p.add_argument("--seeds", type=_index_list, help="comma-separated seeds >= 0 (default 0)")
+    p.add_argument("--folds", type=_index_list, help="comma-separated folds of repeat 0 (default: all)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes, >= 1 (default 1)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local", help="local processes or Ray tasks")
+    p.add_argument("--address", help="Ray cluster address (auto, HOST:PORT); default: start a local Ray")
+    p.add_argument("--dataset", help="run on another dataset with the task's columns, e.g. tcga-mini")
+    p.add_argument("--force", action="store_true", help="run finished jobs again")
+    p.add_argument("--plot", type=Path, metavar="PNG", help="also write the plot here (it is always saved in the home)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_ablate)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of a task: scores, paired tests, ablation, KM curves")
+    p.add_argument("--task", required=True, type=_name)
+    p.add_argument("--dataset", help="the task's dataset, e.g. tcga-mini (default: the task's own)")
+    p.add_argument("--out", type=Path, help="the HTML file (default report-TASK.html)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("submit", help="submit per-fold predictions to the leaderboard (validated and re-scored)")
     p.add_argument("--task")

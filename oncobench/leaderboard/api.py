@@ -22,7 +22,7 @@ from oncobench.leaderboard.entries import DuplicateSubmissionError, Entry, Submi
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 50 * 2**20
-PLOT = re.compile(r"([A-Za-z0-9._-]+)_(folds|km)\.png")
+PLOT = re.compile(r"([A-Za-z0-9._-]+)_(folds|km|ablation)\.png")
 REFRESH_SECONDS = 60.0
 # The endpoint reads the raw body itself (to enforce the size while it streams); this tells the OpenAPI schema.
 SUBMISSION_BODY = {"requestBody": {"required": True, "content": {

@@ -63,7 +63,8 @@ def csv_safe(value: Any) -> str:
 LITERAL = {"parse_math": False, "usetex": False}
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
+    """A whole HTML page with the leaderboard's style and table-sorting script (no external reference)."""
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
             f"<style>{STYLE}</style></head><body>{body}<script>{SORT_JS}</script></body></html>")
 
@@ -86,7 +87,7 @@ def index_page(tasks: list[dict[str, Any]], link: str = "{page}.html", extra: st
             "submitted predictions; entries compare only within the same task, dataset version, split and evaluator version.</p>"
             "<table class=\"sortable\" id=\"tasks\"><thead><tr><th>task</th><th>dataset</th><th>kind</th><th>primary metric</th>"
             f"<th>entries</th><th>best</th></tr></thead><tbody>{rows}</tbody></table>{extra}")
-    return _page("OncoBench leaderboard", body)
+    return page("OncoBench leaderboard", body)
 
 
 def federated_section(entries: list[dict[str, Any]]) -> str:
@@ -164,7 +165,7 @@ def task_page(task: dict[str, Any], rows: list[RankedRow], *, plots: dict[str, s
             f"scheme {esc(task['scheme'])}; controls and clinical references shown in grey as reference rows.</p>{note}"
             + (f"<p class=\"verdict\" id=\"verdict\">{esc(verdict)}</p>" if verdict else "") +
             f"<table class=\"sortable\" id=\"leaderboard\"><thead>{head}</thead><tbody>{''.join(body_rows)}</tbody></table>{figures}")
-    return _page(f"{task['task']} — OncoBench leaderboard", body)
+    return page(f"{task['task']} — OncoBench leaderboard", body)
 
 
 def _fairness_cells(gaps: dict[str, dict[str, Any]]) -> list[str]:

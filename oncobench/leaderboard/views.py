@@ -67,7 +67,8 @@ def task_tasks(db: LeaderboardDB, home: Path | None = None) -> list[Task]:
     return loadable_tasks(db.tasks(), what="leaderboard", load=lambda name, dataset: load_built_task(name, dataset, home))
 
 
-PLOTS = {"folds": "Scores per fold", "km": "Kaplan-Meier curves of the top entry's risk groups"}
+PLOTS = {"folds": "Scores per fold", "km": "Kaplan-Meier curves of the top entry's risk groups",
+         "ablation": "Minimal modality set: Shapley values and every subset (oncobench ablate)"}
 
 
 def draw_plot(task: Task, db: LeaderboardDB, kind: str, rows: list[RankedRow], target: Path | BinaryIO | None) -> bool:
@@ -75,6 +76,13 @@ def draw_plot(task: Task, db: LeaderboardDB, kind: str, rows: list[RankedRow], t
 
     ``target=None`` only says whether the plot exists (the server draws a plot when it is asked for, in memory).
     """
+    if kind == "ablation":  # the most recent `oncobench ablate` of the task saved in this home (any fold count)
+        from oncobench.benchmark.ablation import ablation_plot, saved_ablations
+
+        saved = saved_ablations(task.name, task.dataset.id, home=db.root.parent)
+        if saved and target is not None:
+            ablation_plot(saved[0], target)
+        return bool(saved)
     if not rows:
         return False
     if kind == "folds":

@@ -11,8 +11,6 @@ import base64
 import math
 import os
 import re
-import sys
-import types
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -128,31 +126,29 @@ def test_risk_groups_and_numbers_at_risk(task, home):
 
 
 def test_fairness_and_federated_sections_come_from_the_other_modules(task, home, monkeypatch):
+    import oncobench.benchmark.federated as federated
+    from oncobench.benchmark.fairness import fairness_result
     from oncobench.benchmark.report import _fairness, _federated
 
-    html = render_report(task, home)  # this checkout: the modules may or may not be merged yet
+    html = render_report(task, home)
     for key in ("fairness", "federated"):
         assert re.search(rf'<section id="{key}"><h2>[^<]+</h2>.+?</section>', html)
-    monkeypatch.setitem(sys.modules, "oncobench.benchmark.fairness", None)  # import raises ImportError
-    monkeypatch.setitem(sys.modules, "oncobench.benchmark.federated", None)
-    assert "not run: the fairness module" in _fairness(task, "coxnet", home)
-    assert "not run: the federated module" in _federated(task, ["coxnet"], home)
-
-    planted = pl.DataFrame({"group": ["EUR", "AFR"], "n": [40, 9], "events": [12, 3], "metric": ["uno_c"] * 2,
-                            "value": [0.612, 0.377], "ci_low": [0.5, 0.1], "ci_high": [0.7, 0.6], "too_small": [False, True]})
-    calls = []
-    fairness = types.ModuleType("oncobench.benchmark.fairness")
-    fairness.fairness_table = lambda t, m, by, home=None: calls.append((t.name, m, by)) or planted
-    federated = types.ModuleType("oncobench.benchmark.federated")
-    federated.federated_summary = lambda t, m, home=None: None if m == "coxnet" else planted.to_pandas()
-    monkeypatch.setitem(sys.modules, "oncobench.benchmark.fairness", fairness)
-    monkeypatch.setitem(sys.modules, "oncobench.benchmark.federated", federated)
+    # fairness: the section is the fairness module's table of the model's runs, group by group
     section = _fairness(task, "coxnet", home)
-    assert calls == [("pfi-pancan", "coxnet", "ancestry"), ("pfi-pancan", "coxnet", "sex")]
-    assert cells(section, "fairness-ancestry") == [["EUR", "40", "12", "uno_c", "0.612", "0.5", "0.7", "False"],
-                                                   ["AFR", "9", "3", "uno_c", "0.377", "0.1", "0.6", "True"]]
-    assert "not run: no federated training" in _federated(task, ["coxnet"], home)
-    assert cells(_federated(task, ["coxnet", "rsf"], home), "federated-rsf")[1][:3] == ["AFR", "9", "3"]  # pandas too
+    for by in ("ancestry", "sex"):
+        table = fairness_result(task, "coxnet", by, home).table
+        rendered = cells(section, f"fairness-{by}")
+        assert [r[:2] for r in rendered] == [[str(g), str(n)] for g, n in zip(table["group"], table["n"])]
+    # federated: nothing run here yet, then the latest `oncobench federated` rows of each federated model
+    assert "not run: no federated training on pfi-pancan" in _federated(task, home)
+    planted = pl.DataFrame({"setting": ["federated", "local"], "client": ["all", "AFR"], "n_train": [90, 9],
+                            "n_test": [40, 40], "metric": ["uno_c"] * 2, "value": [0.612, 0.377]})
+    calls = []
+    monkeypatch.setattr(federated, "federated_summary",
+                        lambda t, m, home=None: calls.append((t, m)) or (planted.to_pandas() if m == "cox" else None))
+    section = _federated(task, home)
+    assert calls == [("pfi-pancan", "logistic"), ("pfi-pancan", "cox")]
+    assert cells(section, "federated-cox")[1][:3] == ["local", "AFR", "9"] and "federated-logistic" not in section
 
 
 def test_cli_report_and_refusal_without_runs(task, home, tmp_path, monkeypatch, capsys):

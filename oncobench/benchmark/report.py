@@ -204,14 +204,15 @@ def _logrank_p(time: np.ndarray, event: np.ndarray, high: np.ndarray) -> float:
 
 
 def _fairness(task: Task, model: str, home: Path | None) -> str:
-    try:
-        # written in parallel (issue 14 item 2); absent until it is merged
-        from oncobench.benchmark.fairness import fairness_table
-    except ImportError:
-        return _not_run("the fairness module (oncobench.benchmark.fairness) is not installed")
+    from oncobench.benchmark.fairness import fairness_result
+
     parts = []
     for by in FAIRNESS_BY:
-        frame = fairness_table(task, model, by, home=home)
+        try:
+            frame = fairness_result(task, model, by, home).table
+        except ValueError as exc:  # e.g. a dataset without that attribute
+            parts.append(f"<h3>by {by}</h3>" + _not_run(str(exc)))
+            continue
         if frame is None or len(frame) == 0:
             parts.append(f"<h3>by {by}</h3>" + _not_run(f"no fairness scores of {model} by {by}"))
         else:
@@ -219,18 +220,17 @@ def _fairness(task: Task, model: str, home: Path | None) -> str:
     return "".join(parts)
 
 
-def _federated(task: Task, models: Iterable[str], home: Path | None) -> str:
-    try:
-        # written in parallel (issue 14 item 1); absent until it is merged
-        from oncobench.benchmark.federated import federated_summary
-    except ImportError:
-        return _not_run("the federated module (oncobench.benchmark.federated) is not installed")
+def _federated(task: Task, home: Path | None) -> str:
+    """The latest ``oncobench federated`` result of each federated model on the task (their models are the
+    federated Cox / logistic fits, not the runner's)."""
+    from oncobench.benchmark.federated import MODELS, federated_summary
+
     parts = []
-    for model in models:
-        frame = federated_summary(task, model, home=home)
+    for model in MODELS:
+        frame = federated_summary(task.name, model, home=home)
         if frame is not None and len(frame):
             parts.append(f"<h3>{model}</h3>" + html_table(_records(frame), _columns(frame), f"federated-{model}"))
-    return "".join(parts) or _not_run(f"no federated training of these models on {task.name}")
+    return "".join(parts) or _not_run(f"no federated training on {task.name} (oncobench federated --task {task.name})")
 
 
 def _ablation_section(results: list[AblationResult]) -> str:
@@ -323,7 +323,7 @@ def render_report(task: Task, home: Path | None = None) -> str:
     sections.append(_section("fairness", "Fairness per subgroup",
                              _fairness(task, best, home) if best else _not_run("no model run")))
     sections.append(_section("federated", "Federated vs centralised training",
-                             _federated(task, [m for m in models if model_role(m) == "model"], home)))
+                             _federated(task, home)))
     negative = controls_for(task)[0]
     head = (f"<h1>{esc(task.name)} <span class=\"note\">on {esc(task.dataset.id)}</span></h1>"
             f"<p>{esc(task.spec.description)}</p><p class=\"note\">kind {esc(task.kind)}; primary metric {esc(primary)} "

@@ -19,7 +19,7 @@ import io
 import logging
 import math
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,7 @@ def _ablation_section(results: list[AblationResult]) -> str:
 
 def render_report(task: Task, home: Path | None = None) -> str:
     """The report's HTML (one string, no external reference)."""
-    from oncobench.benchmark.results import model_role, per_fold_table, results_table
+    from oncobench.benchmark.results import per_fold_table, results_table
     from oncobench.benchmark.runner import controls_for
     from oncobench.datasets.store import oncobench_home
     from oncobench.leaderboard.site import esc, page

@@ -123,3 +123,4 @@ register_task(TaskSpec(
 
 # Tasks on tcga-pancan 1.1 (methylation, ACC, PAAD subsamplings): their own module.
 import oncobench.benchmark.catalog_methyl  # noqa: E402,F401
+import oncobench.benchmark.catalog_impute  # noqa: E402,F401  (imputation tasks: their own module)

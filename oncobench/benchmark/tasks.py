@@ -45,7 +45,9 @@ class TaskSpec:
     """The declaration of a task; :class:`Task` binds it to a dataset version.
 
     ``target`` is a clinical column (classification, binary, clustering labels), an endpoint name of the
-    dataset's manifest (survival), or a modality (translation: predict that modality's features).
+    dataset's manifest (survival), or a modality (translation: predict that modality's features; imputation:
+    fill the ``missing_rate`` share of its entries hidden in each test patient, see
+    :mod:`oncobench.benchmark.imputation`).
     ``comparable`` keeps only cross-cohort comparable feature sets: the listed modalities restricted to
     ``feature_prefix`` and to features measured in every included cohort, on the patients with no missing
     value in any of them (so neither missing features nor missing modalities can stand in for the cohort).
@@ -75,10 +77,15 @@ class TaskSpec:
     logrank_endpoint: str | None = None  # clustering: the endpoint compared across clusters
     covariates: tuple[str, ...] = ()  # clinical modality features the clinical reference reads (empty: all)
     offered: tuple[str, ...] = ("clinical",)  # offered beside the inputs: read by a model that names them
+    missing_rate: float | None = None  # imputation: share of each test patient's target entries hidden
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"task {self.name}: unknown kind {self.kind!r}; expected one of {KINDS}")
+        if (self.kind == "imputation") != (self.missing_rate is not None):
+            raise ValueError(f"task {self.name}: an imputation task needs a missing_rate in (0, 1), and only it has one")
+        if self.missing_rate is not None and not 0 < self.missing_rate < 1:
+            raise ValueError(f"task {self.name}: missing_rate {self.missing_rate} is outside (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -256,7 +263,7 @@ class Task:
                     pl.when(pl.col("event") & (pl.col("time") <= h)).then(pl.lit("1"))
                     .when(pl.col("time") > h).then(pl.lit("0")).otherwise(None).alias("label")
                 ).filter(pl.col("label").is_not_null())
-        elif spec.kind == "translation":
+        elif spec.kind in ("translation", "imputation"):
             table = clin.select("patient_id", "cohort")
             have = self.dataset.presence.filter(pl.col(spec.target))["patient_id"].to_list()
             table = table.filter(pl.col("patient_id").is_in(have))
@@ -332,7 +339,7 @@ class Task:
     @cached_property
     def target_features(self) -> tuple[str, ...]:
         """Target features measured for every task patient (no unmeasured truth to score against)."""
-        if self.kind != "translation":
+        if self.kind not in ("translation", "imputation"):
             return ()
         names = self.dataset.measured_features(self.spec.target, self.cohorts)
         values = self._block(self.spec.target, self.patients, names).values
@@ -431,7 +438,9 @@ class Task:
 
     def _names(self, modality: str) -> tuple[str, ...]:
         if modality not in self._names_cache:
-            if self.spec.comparable:
+            if self.kind == "imputation" and modality == self.spec.target:  # the scored features, no empty column
+                names = list(self.target_features)
+            elif self.spec.comparable:
                 names = self.dataset.measured_features(modality, self.cohorts)
             else:
                 names = self.dataset.features(modality)
@@ -516,6 +525,8 @@ class Task:
         if "event" in self._table.columns:
             out["events"] = int(self._table["event"].sum())
             out["endpoint"] = self.endpoint
+        if spec.missing_rate is not None:
+            out["missing_rate"] = spec.missing_rate
         if spec.endpoint_note:
             out["endpoint_note"] = spec.endpoint_note
         if spec.reference:

@@ -8,15 +8,26 @@ dataset's matrix with numpy, not through the evaluator.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pytest
 
-from oncobench.baselines.imputers import KNNModalityImputer, MeanImputer, SVDModalityImputer
+from oncobench.baselines.imputers import (
+    KNNModalityImputer,
+    MeanImputer,
+    SVDModalityImputer,
+)
 from oncobench.benchmark.imputation import hidden_mask, mask_seed, split_mask
 from oncobench.benchmark.job import fit_predict, run_job
 from oncobench.benchmark.metrics.imputation import imputation_metrics
 from oncobench.benchmark.runner import plan, run_grid
-from oncobench.benchmark.tasks import ModalityBlock, Task, TaskSpec, load_task, task_spec
+from oncobench.benchmark.tasks import (
+    ModalityBlock,
+    Task,
+    TaskSpec,
+    load_task,
+    task_spec,
+)
 
 IDS = [f"TCGA-XX-{i:04d}" for i in range(40)]
 

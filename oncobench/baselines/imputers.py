@@ -18,7 +18,8 @@ JMLR 11:2287-322, 2010 (soft-impute: a low-rank fit, shrunk).
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -44,7 +45,7 @@ def _one_modality(X: Mapping[str, np.ndarray]) -> np.ndarray:
 class ModalityImputer(BaseEstimator):
     """Base class: training-fold z-scoring around :meth:`_fit_z` / :meth:`_impute_z` of a subclass."""
 
-    def fit(self, X: Mapping[str, np.ndarray], y: Any = None) -> "ModalityImputer":
+    def fit(self, X: Mapping[str, np.ndarray], y: Any = None) -> ModalityImputer:
         values = _one_modality(X)
         self.center_ = np.nanmean(values, axis=0)
         if np.isnan(self.center_).any():
@@ -86,7 +87,7 @@ class MeanImputer(ModalityImputer):
     def __init__(self, kind: str = "imputation") -> None:
         self.kind = kind
 
-    def fit(self, X: Mapping[str, np.ndarray], y: Any = None) -> "MeanImputer":
+    def fit(self, X: Mapping[str, np.ndarray], y: Any = None) -> MeanImputer:
         if self.kind == "translation":
             self.target_mean_ = np.nanmean(np.asarray(y, dtype=np.float64), axis=0)
             return self

@@ -19,7 +19,8 @@ Yang Z et al. MLOmics: cancer multi-omics database for machine learning. Scienti
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def hidden_mask(ids: Sequence[str], n_features: int, rate: float, seed: int) -> 
     """
     if not 0 < rate < 1:
         raise ValueError(f"missing rate {rate} is outside (0, 1)")
-    k = int(round(rate * n_features))
+    k = round(rate * n_features)
     if not 0 < k < n_features:
         raise ValueError(f"a rate of {rate} on {n_features} features hides {k}: every patient needs at least one "
                          "hidden and one observed entry")
@@ -57,7 +58,7 @@ def hidden_mask(ids: Sequence[str], n_features: int, rate: float, seed: int) -> 
     return mask
 
 
-def split_mask(task: "Task", split: "Split", ids: Sequence[str]) -> np.ndarray:
+def split_mask(task: Task, split: Split, ids: Sequence[str]) -> np.ndarray:
     """The hidden entries of ``ids`` (test or validation patients of ``split``) in ``task``'s target features."""
     rate = task.spec.missing_rate
     if rate is None:
@@ -66,7 +67,7 @@ def split_mask(task: "Task", split: "Split", ids: Sequence[str]) -> np.ndarray:
     return hidden_mask(ids, len(task.target_features), rate, seed)
 
 
-def hide(task: "Task", split: "Split", ids: Sequence[str], X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def hide(task: Task, split: Split, ids: Sequence[str], X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``X`` with the target modality's hidden entries of ``ids`` set to NaN (what the imputer gets)."""
     target = task.spec.target
     out = dict(X)
@@ -76,7 +77,7 @@ def hide(task: "Task", split: "Split", ids: Sequence[str], X: Mapping[str, np.nd
     return out
 
 
-def score_imputation(task: "Task", frame: "pl.DataFrame", split: "Split") -> dict[str, float]:
+def score_imputation(task: Task, frame: pl.DataFrame, split: Split) -> dict[str, float]:
     """MAE and RMSE of checked predictions (rows sorted by patient ID) over ``split``'s hidden test entries."""
     test = frame["patient_id"].to_list()
     truth = task.translation_target(test).values

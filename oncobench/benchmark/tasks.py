@@ -133,6 +133,8 @@ class Task:
         missing = [m for m in spec.modalities if m not in dataset.modalities]
         if missing:
             raise TaskDataError(f"task {spec.name}: {dataset.id} lacks modalities {missing}")
+        if spec.kind in ("translation", "imputation") and spec.target not in dataset.modalities:
+            raise TaskDataError(f"task {spec.name}: {dataset.id} has no modality {spec.target!r} to predict")
 
     def __repr__(self) -> str:
         return f"Task({self.name} on {self.dataset.id}, {self.kind}, scheme={self.scheme}, {len(self.patients)} patients)"

@@ -19,8 +19,10 @@ from oncobench.benchmark.job import model_inputs, run_job
 from oncobench.benchmark.runner import controls_for, plan, run_grid
 from oncobench.benchmark.tasks import TASKS, Task, load_task, task_spec
 
-FAST = {"classification": "knn", "binary": "knn", "survival": "coxnet", "clustering": "kmeans", "translation": "ridge"}
-NEGATIVE = {"classification": "prior", "binary": "prior", "survival": "km", "clustering": "random", "translation": "random"}
+FAST = {"classification": "knn", "binary": "knn", "survival": "coxnet", "clustering": "kmeans", "translation": "ridge",
+        "imputation": "impute-knn"}
+NEGATIVE = {"classification": "prior", "binary": "prior", "survival": "km", "clustering": "random", "translation": "random",
+            "imputation": "impute-mean"}
 CLINICAL_REFERENCE = {"classification": "clinical-logreg", "binary": "clinical-logreg", "survival": "clinical-cox"}
 # A tiny synthetic cohort stands in for `oncobench datasets synth` (the synth-* tasks' dataset is user-made).
 SYNTH = dict(patients=120, cohorts=2, modalities=(("rna", 40), ("cnv", 30)))
@@ -119,7 +121,8 @@ def test_gse7390_tasks_run_and_say_they_have_no_clinical_reference(caplog: pytes
 def test_every_pancan_task_is_covered() -> None:
     names = set(_pancan_tasks("1.0"))
     names11 = set(_pancan_tasks("1.1"))
-    assert names11 == {"brca-pam50-methylation", "acc-coc", "os-paad-methylation-wissel"}
+    assert names11 == {"brca-pam50-methylation", "acc-coc", "os-paad-methylation-wissel", "methylation-from-rna-brca"}
+    assert {f"impute-rna-{c}-{r}" for c in ("brca", "luad") for r in (30, 50, 70)} <= names
     other = set(TASKS) - names - names11
     assert other == {"synth-survival", "synth-subtype", "metastasis-gse7390", "metastasis-gse7390-5y", "mlomics-gs-brca"}
     assert {"pancan-type-site", "os-brca-site", "pfi-pancan-site"} <= names
@@ -129,7 +132,7 @@ def test_every_pancan_task_is_covered() -> None:
 
 # tcga-mini has no usable binary task (one metastasis class): models that take binary tasks take classification too
 MINI = {"classification": "pancan-type", "survival": "pfi-pancan", "clustering": "oncotree-clustering",
-        "translation": "rna-from-pathology"}
+        "translation": "rna-from-pathology", "imputation": "impute-rna-brca-30"}
 
 
 @pytest.mark.parametrize("model", sorted(set(list_models()) - set(DEEP_MODELS)))

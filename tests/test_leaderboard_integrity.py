@@ -139,6 +139,9 @@ def test_every_metric_the_evaluator_reports_has_a_range(task, surv_task):
     reported |= set(M.survival_metrics(t, e, rng.standard_normal(20), t, e))
     reported |= set(M.clustering_metrics(y, rng.integers(0, 2, 20), time=t, event=e))
     reported |= set(M.translation_metrics(rng.standard_normal((20, 3)), rng.standard_normal((20, 3)), ["f1", "f2", "f3"])[0])
+    from oncobench.benchmark.metrics.imputation import imputation_metrics
+
+    reported |= set(imputation_metrics(np.zeros((2, 2)), np.ones((2, 2)), np.eye(2, dtype=bool), np.zeros(2), np.ones(2)))
     assert reported - set(METRIC_RANGES) == set()
     assert METRIC_RANGES["harrell_c"] == (0.0, 1.0) and METRIC_RANGES["pearson_mean"] == (-1.0, 1.0)
     assert METRIC_RANGES["mse_mean"] == (0.0, math.inf) and METRIC_RANGES["logrank_p"] == (0.0, 1.0)

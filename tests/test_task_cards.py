@@ -128,12 +128,12 @@ def test_card_reports_every_problem_in_one_pass(home: Path, tmp_path: Path) -> N
     assert err.problems == [
         "tasks[0] ('bad-one'): unknown key 'horizon_days' (did you mean 'horizon'?); expected keys: name, dataset, "
         "kind, target, description, modalities, cohorts, scheme, primary, secondary, label_map, horizon, "
-        "min_class_size, covariates, reference, logrank_endpoint",
+        "min_class_size, covariates, reference, logrank_endpoint, missing_rate",
         "tasks[0] ('bad-one').primary: unknown metric 'auroc' for a survival task (did you mean 'uno_c'?); "
         "expected one of uno_c, "
         "harrell_c, td_auc, ibs",
         "tasks[1] ('bad-two').kind: unknown kind 'binari' (did you mean 'binary'?); expected one of "
-        "classification, binary, survival, clustering, translation",
+        "classification, binary, survival, clustering, translation, imputation",
         "tasks[2] ('bad-three').dataset: dataset 'no-such-dataset' is not built or does not open (no dataset "
         "'no-such-dataset'; known: " + err.problems[3].split("known: ", 1)[-1],
         "tasks[3] ('bad-four').target: tcga-mini@1.0 has no clinical column 'stadium'; "

@@ -31,7 +31,7 @@ from oncobench.datasets.errors import OncoBenchError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("classification", "binary", "survival", "clustering", "translation")  # task kinds (TaskSpec checks these too)
+KINDS = ("classification", "binary", "survival", "clustering", "translation", "imputation")  # task kinds (TaskSpec checks these too)
 MISSING_POLICIES = ("impute", "drop", "mask")
 FUSIONS = ("early", "late-mean", "late-stack", "late-cox")
 
@@ -107,7 +107,7 @@ def register_model(
 
 
 def _load_builtin() -> None:
-    from oncobench.baselines import classical, clinical_fusion, controls, survival, unsupervised  # noqa: F401  (they register)
+    from oncobench.baselines import classical, clinical_fusion, controls, imputers, survival, unsupervised  # noqa: F401  (they register)
 
     global _DEEP_UNAVAILABLE
     try:

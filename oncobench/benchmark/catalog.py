@@ -121,6 +121,7 @@ register_task(TaskSpec(
     primary="macro_f1", secondary=CLASSIFICATION_METRICS, reference="oncobench.datasets.recipes.synthetic",
     description="Planted subtype of a synthetic cohort from every modality."))
 
-# Tasks on tcga-pancan 1.1 (methylation, ACC, PAAD subsamplings): their own module.
+# Omics-imputation tasks, and tasks on tcga-pancan 1.1 (methylation, ACC, PAAD subsamplings): their own modules.
+import oncobench.benchmark.catalog_impute
 import oncobench.benchmark.catalog_methyl  # noqa: E402,F401
 import oncobench.benchmark.catalog_mlomics  # noqa: F401  (MLOmics's release: mlomics-gs-brca)

@@ -8,7 +8,9 @@ Predictions are tables keyed by ``patient_id`` (never matched by position):
   1, 3 and 5 years (``td_auc_1y`` ...) is added where the endpoint's unit is known and the fold's follow-up
   allows it;
 - clustering: ``cluster`` (integer);
-- translation: one column per target feature.
+- translation: one column per target feature;
+- imputation: one column per target feature, the test patients' whole matrix with the hidden entries filled
+  (only the hidden entries are scored, see :mod:`oncobench.benchmark.imputation`).
 
 Survival metrics that need the censoring distribution (IPCW) take the training outcomes from the split,
 never from the caller.
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import polars as pl
 
+from oncobench.benchmark.metrics.imputation import imputation_metrics, training_scale
 from oncobench.datasets.errors import OncoBenchError
 
 if TYPE_CHECKING:
@@ -302,10 +305,19 @@ def evaluate(task: "Task", predictions: Any, split: "Split") -> EvaluationResult
         metrics = M.clustering_metrics(labels, clusters, X=clustering_space(task, split, test))
         if known.sum() > 1:
             metrics["logrank_p"] = M.clustering_metrics(None, clusters[known], time=time[known], event=event[known])["logrank_p"]
+    elif task.kind == "imputation":
+        from oncobench.benchmark.imputation import score_imputation
+
+        metrics = score_imputation(task, frame, split)
     else:
         target = task.translation_target(test)
         pred = frame.select(list(target.features)).to_numpy().astype(np.float64)
         metrics, _ = M.translation_metrics(target.values.astype(np.float64), pred, target.features)
+        # MAE / RMSE on values z-scored by the training patients: the imputation tasks' scale
+        center, scale = training_scale(task.translation_target(split.train).values)
+        everything = np.ones(pred.shape, dtype=bool)
+        metrics |= {k: v for k, v in imputation_metrics(target.values, pred, everything, center, scale).items()
+                    if k in ("mae", "rmse")}
     metrics = {k: float(v) for k, v in metrics.items()}
     return EvaluationResult(
         task=task.name, kind=task.kind, dataset=task.dataset.id, scheme=split.scheme, repeat=split.repeat,
@@ -323,4 +335,4 @@ def is_better(primary: str, a: float, b: float) -> bool:
     return a < b if primary in LOWER_IS_BETTER else a > b
 
 
-LOWER_IS_BETTER = frozenset({"log_loss", "ibs", "mse_mean", "logrank_p"})
+LOWER_IS_BETTER = frozenset({"log_loss", "ibs", "mse_mean", "logrank_p", "mae", "rmse"})

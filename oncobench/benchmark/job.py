@@ -15,6 +15,7 @@ import polars as pl
 
 from oncobench.baselines.registry import IncompatibleModelError, build_model, parse_model_spec, spec_modalities
 from oncobench.benchmark.evaluator import ID, EvaluationResult, evaluation_times, survival_columns
+from oncobench.benchmark.imputation import hide
 from oncobench.benchmark.tasks import Split, Task
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,8 @@ def fit_predict(task: Task, job: Job) -> Predicted:
     fit_seconds = time.perf_counter() - t0
     times = evaluation_times(task, split) if task.kind == "survival" else None
     X_test = model_matrices(task, split.test, inputs)
+    if task.kind == "imputation":  # the imputer sees each test patient's observed entries only
+        X_test = hide(task, split, split.test, X_test)
     t0 = time.perf_counter()
     test_frame = prediction_frame(task, model, X_test, split.test, times)
     predict_seconds = time.perf_counter() - t0
@@ -181,7 +184,10 @@ def fit_predict(task: Task, job: Job) -> Predicted:
         valid_split = Split(split.task, split.scheme, split.repeat, split.fold, split.train, (), split.valid, split.sha256)
         try:
             valid_times = evaluation_times(task, valid_split) if task.kind == "survival" else None
-            valid_frame = prediction_frame(task, model, model_matrices(task, split.valid, inputs), split.valid, valid_times)
+            X_valid = model_matrices(task, split.valid, inputs)
+            if task.kind == "imputation":
+                X_valid = hide(task, valid_split, split.valid, X_valid)
+            valid_frame = prediction_frame(task, model, X_valid, split.valid, valid_times)
         except ValueError as exc:  # e.g. no event in a small validation fold: no time grid
             log.info("%s: no validation predictions (%s)", job.key(), exc)
     extra = {name: float(getattr(model, attr)) for name, attr in MODEL_FIGURES.items() if hasattr(model, attr)}

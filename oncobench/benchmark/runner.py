@@ -51,7 +51,7 @@ def controls_for(task: Task) -> list[str]:
     A task without a usable clinical reference (no clinical covariates, no reference model for its kind, a
     fold without clinical training data) is said so in a warning, never passed over in silence.
     """
-    negative = {"classification": "prior", "binary": "prior", "survival": "km"}.get(task.kind, "random")
+    negative = {"classification": "prior", "binary": "prior", "survival": "km", "imputation": "impute-mean"}.get(task.kind, "random")
     reference, why = task.clinical_reference()
     if reference is None:
         log.warning("task %s: no clinical reference runs beside its models: %s", task.name, why)

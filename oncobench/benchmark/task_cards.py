@@ -5,8 +5,8 @@ a dataset card's ``[[tasks]]`` tables go through :func:`register_card_tasks` onc
 
     name = "stage-late-brca"          # letters, digits, . _ -
     dataset = "tcga-mini"             # NAME or NAME@VERSION (must be built); a dataset card's own by default
-    kind = "binary"                   # classification | binary | survival | clustering | translation
-    target = "stage"                  # clinical column; survival (or horizon): endpoint name; translation: modality
+    kind = "binary"                   # classification | binary | survival | clustering | translation | imputation
+    target = "stage"                  # clinical column; survival (or horizon): endpoint name; translation, imputation: modality
     modalities = ["mirna", "rna"]     # default: every modality covering half of the task's patients
     cohorts = ["brca"]                # default: every cohort
     scheme = "kfold"                  # a split scheme of the dataset
@@ -14,6 +14,7 @@ a dataset card's ``[[tasks]]`` tables go through :func:`register_card_tasks` onc
     secondary = ["accuracy"]          # default: the kind's other metrics
     label_map = {I = "early", II = "early", III = "late", IV = "late"}   # labels not listed are left out
     horizon = 1825                    # binary at a horizon on endpoint ``target`` (in its stored unit, days)
+    missing_rate = 0.5                # imputation only: share of each test patient's target entries hidden
     covariates = ["age", "stage_group"]   # clinical-modality features the clinical reference reads
     description = "..."
 
@@ -40,14 +41,15 @@ METRICS: dict[str, tuple[str, ...]] = {  # the evaluator's metric names per kind
     "binary": ("auroc", "accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "log_loss"),
     "survival": ("uno_c", "harrell_c", "td_auc", "ibs"),
     "clustering": ("nmi", "ari", "silhouette", "logrank_p"),
-    "translation": ("pearson_mean", "spearman_mean", "mse_mean", "pearson_median"),
+    "translation": ("pearson_mean", "spearman_mean", "mse_mean", "pearson_median", "mae", "rmse"),
+    "imputation": ("mae", "rmse"),
 }
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # task names become file names and URL paths
 _STR, _STRS, _NUM, _INT, _MAP = "a string", "a list of strings", "a positive number", "a positive integer", "a table"
 KEYS: dict[str, str] = {
     "name": _STR, "dataset": _STR, "kind": _STR, "target": _STR, "description": _STR, "modalities": _STRS,
     "cohorts": _STRS, "scheme": _STR, "primary": _STR, "secondary": _STRS, "label_map": _MAP, "horizon": _NUM,
-    "min_class_size": _INT, "covariates": _STRS, "reference": _STR, "logrank_endpoint": _STR,
+    "min_class_size": _INT, "covariates": _STRS, "reference": _STR, "logrank_endpoint": _STR, "missing_rate": _NUM,
 }
 REQUIRED = ("name", "kind", "target")
 
@@ -123,6 +125,11 @@ def parse_task_table(table: Mapping[str, Any], where: str, *, default_dataset: s
                             f"this task is {kind}")
     if "horizon" in values and kind not in (None, "binary"):
         problems.append(f"{where}.horizon: a horizon makes a binary task from an endpoint; this task is {kind}")
+    if (kind == "imputation") != ("missing_rate" in values) and kind is not None:
+        problems.append(f"{where}.missing_rate: an imputation task needs one (the share of entries hidden, in (0, 1)) "
+                        f"and only an imputation task takes one; this task is {kind}")
+    elif "missing_rate" in values and not 0 < values["missing_rate"] < 1:
+        problems.append(f"{where}.missing_rate: expected a share in (0, 1), found {values['missing_rate']!r}")
     if "logrank_endpoint" in values and kind not in (None, "clustering"):
         problems.append(f"{where}.logrank_endpoint: only clustering tasks compare an endpoint across clusters")
     if problems or name is None or kind is None:
@@ -138,6 +145,7 @@ def parse_task_table(table: Mapping[str, Any], where: str, *, default_dataset: s
         min_class_size=values.get("min_class_size", 10), horizon=float(values["horizon"]) if "horizon" in values else None,
         reference=values.get("reference", ""), logrank_endpoint=values.get("logrank_endpoint"),
         covariates=tuple(values.get("covariates", ())),
+        missing_rate=float(values["missing_rate"]) if "missing_rate" in values else None,
     )
     return spec, []
 
@@ -158,7 +166,7 @@ def check_against_dataset(spec: TaskSpec, where: str) -> list[str]:
         if spec.target not in endpoints:
             problems.append(f"{where}.target: {ds.id} has no endpoint {spec.target!r}{_close(spec.target, endpoints)}; "
                             f"its endpoints: {', '.join(endpoints) or 'none'}")
-    elif spec.kind == "translation":
+    elif spec.kind in ("translation", "imputation"):
         if spec.target not in ds.modalities:
             problems.append(f"{where}.target: {ds.id} has no modality {spec.target!r}; it has {', '.join(ds.modalities)}")
     elif spec.target not in clin.columns:

@@ -46,7 +46,9 @@ class TaskSpec:
     """The declaration of a task; :class:`Task` binds it to a dataset version.
 
     ``target`` is a clinical column (classification, binary, clustering labels), an endpoint name of the
-    dataset's manifest (survival), or a modality (translation: predict that modality's features).
+    dataset's manifest (survival), or a modality (translation: predict that modality's features; imputation:
+    fill the ``missing_rate`` share of its entries hidden in each test patient, see
+    :mod:`oncobench.benchmark.imputation`).
     ``comparable`` keeps only cross-cohort comparable feature sets: the listed modalities restricted to
     ``feature_prefix`` and to features measured in every included cohort, on the patients with no missing
     value in any of them (so neither missing features nor missing modalities can stand in for the cohort).
@@ -79,6 +81,7 @@ class TaskSpec:
     input_pool: tuple[str, ...] = ()  # ``modalities`` empty: default inputs drawn only from these (empty: any)
     n_clusters: int | None = None  # clustering: k (None: the number of reference classes of ``target``)
     units: str = "patient"  # "sample": rows are tumour and matched normal samples (oncobench.benchmark.sample_tasks)
+    missing_rate: float | None = None  # imputation: share of each test patient's target entries hidden
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -87,6 +90,10 @@ class TaskSpec:
             raise ValueError(f"task {self.name}: unknown units {self.units!r}; expected one of {UNITS}")
         if self.kind == "clustering" and not self.target and not self.n_clusters:
             raise ValueError(f"task {self.name}: a clustering task without reference labels (target '') needs n_clusters")
+        if (self.kind == "imputation") != (self.missing_rate is not None):
+            raise ValueError(f"task {self.name}: an imputation task needs a missing_rate in (0, 1), and only it has one")
+        if self.missing_rate is not None and not 0 < self.missing_rate < 1:
+            raise ValueError(f"task {self.name}: missing_rate {self.missing_rate} is outside (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ class Task:
         missing = [m for m in spec.modalities if m not in dataset.modalities]
         if missing:
             raise TaskDataError(f"task {spec.name}: {dataset.id} lacks modalities {missing}")
+        if spec.kind in ("translation", "imputation") and spec.target not in dataset.modalities:
+            raise TaskDataError(f"task {spec.name}: {dataset.id} has no modality {spec.target!r} to predict")
 
     def __repr__(self) -> str:
         return f"Task({self.name} on {self.dataset.id}, {self.kind}, scheme={self.scheme}, {len(self.patients)} patients)"
@@ -275,9 +284,9 @@ class Task:
                     pl.when(pl.col("event") & (pl.col("time") <= h)).then(pl.lit("1"))
                     .when(pl.col("time") > h).then(pl.lit("0")).otherwise(None).alias("label")
                 ).filter(pl.col("label").is_not_null())
-        elif spec.kind == "translation" or (spec.kind == "clustering" and not spec.target):
+        elif spec.kind in ("translation", "imputation") or (spec.kind == "clustering" and not spec.target):
             table = clin.select("patient_id", "cohort")  # clustering without reference labels: every patient
-            if spec.kind == "translation":
+            if spec.kind in ("translation", "imputation"):
                 have = self.dataset.presence.filter(pl.col(spec.target))["patient_id"].to_list()
                 table = table.filter(pl.col("patient_id").is_in(have))
         else:
@@ -357,7 +366,7 @@ class Task:
     @cached_property
     def target_features(self) -> tuple[str, ...]:
         """Target features measured for every task patient (no unmeasured truth to score against)."""
-        if self.kind != "translation":
+        if self.kind not in ("translation", "imputation"):
             return ()
         names = self.dataset.measured_features(self.spec.target, self.cohorts)
         values = self._block(self.spec.target, self.patients, names).values
@@ -456,7 +465,9 @@ class Task:
 
     def _names(self, modality: str) -> tuple[str, ...]:
         if modality not in self._names_cache:
-            if self.spec.comparable:
+            if self.kind == "imputation" and modality == self.spec.target:  # the scored features, no empty column
+                names = list(self.target_features)
+            elif self.spec.comparable:
                 names = self.dataset.measured_features(modality, self.cohorts)
             else:
                 names = self.dataset.features(modality)
@@ -541,6 +552,8 @@ class Task:
         if "event" in self._table.columns:
             out["events"] = int(self._table["event"].sum())
             out["endpoint"] = self.endpoint
+        if spec.missing_rate is not None:
+            out["missing_rate"] = spec.missing_rate
         if spec.endpoint_note:
             out["endpoint_note"] = spec.endpoint_note
         if spec.reference:

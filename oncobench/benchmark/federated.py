@@ -241,7 +241,10 @@ def run_federated(task: Task, cfg: FederatedConfig, *, num_cpus: int = 2) -> Fed
         except np.linalg.LinAlgError as exc:
             log.warning("%s: hospital %s alone cannot be fitted (%s)", task.name, c.name, exc)
             continue
-        add("local", c.name, len(c.ids), split.test, _score(task, split, local, split.test), cfg.rounds, 0,
+        scores = _score(task, split, local, split.test)
+        if not scores:  # e.g. a network on one hospital's single event diverges: NaN risks, refused
+            log.warning("%s: hospital %s alone gives no scorable predictions; no local row", task.name, c.name)
+        add("local", c.name, len(c.ids), split.test, scores, cfg.rounds, 0,
             time.perf_counter() - t0)
     frame = pl.DataFrame(rows, schema={"setting": pl.String, "client": pl.String, "n_train": pl.Int64, "n_test": pl.Int64,
                                        "metric": pl.String, "value": pl.Float64, "rounds": pl.Int64, "bytes": pl.Int64,

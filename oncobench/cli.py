@@ -384,7 +384,8 @@ def _cmd_federated(args: argparse.Namespace) -> int:
     task = _load_tasks([args.task], args.dataset, None)[0]
     cfg = FederatedConfig(model=args.model or ("cox" if task.kind == "survival" else "logistic"), strategy=args.strategy,
                           rounds=args.rounds, top_k=args.top_k, l2=args.l2, min_patients=args.min_patients,
-                          small=args.small, fold=args.fold, repeat=args.repeat)
+                          small=args.small, fold=args.fold, repeat=args.repeat, lr=args.lr, proximal_mu=args.mu,
+                          local_epochs=args.local_epochs, batch_size=args.batch_size, seed=args.seed)
     result = run_federated(task, cfg)
     run_id = log_federated(result)
     print(summary_text(result, args.metric or task.spec.primary))
@@ -681,10 +682,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("federated", help="centralised vs federated (Flower, hospitals as clients) vs local-only on one split")
     p.add_argument("--task", required=True, type=_name, help="task name")
-    p.add_argument("--model", choices=["logistic", "cox"], help="default: cox for survival tasks, logistic otherwise")
-    p.add_argument("--strategy", choices=["newton", "fedavg", "fedprox"], default="newton",
-                   help="newton: FedAvg of gradients and Hessians + server Newton step (exact); fedavg/fedprox: "
-                        "averaged parameters after local gradient steps")
+    p.add_argument("--model", choices=["logistic", "cox", "mlp-early"],
+                   help="default: cox for survival tasks, logistic otherwise; mlp-early: the deep early-fusion network")
+    p.add_argument("--strategy", choices=["newton", "fedavg", "fedprox"],
+                   help="newton (linear default): FedAvg of gradients and Hessians + server Newton step (exact); "
+                        "fedavg (deep default)/fedprox: averaged parameters after local training")
+    p.add_argument("--lr", type=float, help="fedavg/fedprox local step size (default 0.5 linear, 0.05 deep SGD)")
+    p.add_argument("--mu", type=float, default=0.1, help="fedprox proximal weight mu (default 0.1)")
+    p.add_argument("--local-epochs", type=_positive_int, default=1, help="deep: local epochs per round (default 1)")
+    p.add_argument("--batch-size", type=int, default=64, help="deep: local mini-batch (default 64; 0: full batch)")
+    p.add_argument("--seed", type=int, default=0, help="deep: initial weights, dropout, batch order (default 0)")
     p.add_argument("--rounds", type=_positive_int, default=8, help="training rounds (default 8)")
     p.add_argument("--top-k", type=_positive_int, default=16, help="features kept per modality (default 16)")
     p.add_argument("--l2", type=float, default=0.05, help="ridge penalty on the mean loss (default 0.05)")

@@ -237,6 +237,27 @@ class LinearProblem:
             return FittedSoftmax(prep, self.modalities, self.classes, params.reshape(-1, len(self.classes)))
         return FittedCox(prep, self.modalities, params)
 
+    # what fit_federated asks of a problem (the deep fusion networks' DeepProblem answers the same)
+    def initial_arrays(self, prep: Preprocessing) -> dict[str, np.ndarray]:
+        return {"params": np.zeros(self.n_params(prep))}
+
+    def local_config(self) -> dict[str, Any]:
+        return {"phase": "local", "steps": self.cfg.local_steps, "lr": self.cfg.lr, "l2": self.cfg.l2}
+
+    def local_update(self, prep: Preprocessing, raw: np.ndarray, target: Any, arrays: Mapping[str, np.ndarray],
+                     config: Mapping[str, Any], client: int) -> dict[str, np.ndarray]:
+        """FedAvg/FedProx client: local full-batch gradient steps from the global parameters."""
+        return {"params": local_gradient_steps(
+            np.asarray(arrays["params"]), lambda w: self.derivatives(prep, raw, target, w)[0], int(config["steps"]),
+            float(config["lr"]), float(config["l2"]), self.penalised(prep),
+            float(config["proximal-mu"]) if "proximal-mu" in config else 0.0)}
+
+    def params_from(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(arrays["params"])
+
+    def fit_centralised(self, clients: Sequence[Client]) -> tuple[Any, np.ndarray]:
+        return fit_centralised(self, clients)
+
 
 def _pooled_derivatives(problem: LinearProblem, prep: Preprocessing, clients: Sequence[Client],
                         params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,6 +328,9 @@ def _strategy(kind: str, n_clients: int, on_round: Callable[[Any], Any] | None, 
     return Counting(fraction_evaluate=0.0, min_train_nodes=n_clients, min_available_nodes=n_clients, **kwargs)
 
 
+PREP_KEYS = ("keep", "mean", "sd", "blocks")
+
+
 def _prep_arrays(prep: Preprocessing) -> dict[str, np.ndarray]:
     return {"keep": prep.keep, "mean": prep.mean, "sd": prep.sd, "blocks": prep.blocks}
 
@@ -317,15 +341,19 @@ def _prep_from(arrays: Any) -> Preprocessing:
 
 @dataclass(frozen=True)
 class FlowerRun:
-    params: np.ndarray
+    params: Any  # the problem's params_from: a vector (linear models) or a network's named arrays
     prep: Preprocessing
     rounds: int
     bytes: int
     seconds: float
 
 
-def fit_federated(problem: LinearProblem, clients: Sequence[Client], num_cpus: int = 2) -> FlowerRun:
-    """Fit through Flower's simulation runtime: one moments round (FedAvg), then ``rounds`` training rounds."""
+def fit_federated(problem: Any, clients: Sequence[Client], num_cpus: int = 2) -> FlowerRun:
+    """Fit through Flower's simulation runtime: one moments round (FedAvg), then ``rounds`` training rounds.
+
+    ``problem`` is a :class:`LinearProblem` or anything with its federated surface (``cfg``, ``widths``,
+    ``initial_arrays``, ``local_config``, ``local_update``, ``params_from``): the deep networks' ``DeepProblem``.
+    """
     from flwr.app import (
         Array,
         ArrayRecord,
@@ -353,15 +381,12 @@ def fit_federated(problem: LinearProblem, clients: Sequence[Client], num_cpus: i
             out = {"total": m.total, "squares": m.squares, "measured": m.measured}
         else:
             prep = _prep_from(arrays)
-            params = arrays["params"].numpy()
             if config["phase"] == "newton":
-                g, h = problem.derivatives(prep, raw, target, params)
+                g, h = problem.derivatives(prep, raw, target, arrays["params"].numpy())
                 out = {"grad": g, "hess": h}
             else:
-                out = {"params": local_gradient_steps(
-                    params, lambda w: problem.derivatives(prep, raw, target, w)[0], int(config["steps"]),
-                    float(config["lr"]), float(config["l2"]), problem.penalised(prep),
-                    float(config.get("proximal-mu", 0.0)))}
+                out = problem.local_update(prep, raw, target, {k2: v.numpy() for k2, v in arrays.items()
+                                                               if k2 not in PREP_KEYS}, config, k)
         content = RecordDict({"arrays": ArrayRecord({k2: Array(np.asarray(v)) for k2, v in out.items()}),
                               "metrics": MetricRecord({"num-examples": n, "client": k})})
         return Message(content=content, reply_to=msg)
@@ -376,9 +401,9 @@ def fit_federated(problem: LinearProblem, clients: Sequence[Client], num_cpus: i
                             train_config=ConfigRecord({"phase": "moments"}))
         pooled = Moments(*(res.arrays[k].numpy() for k in ("total", "squares", "measured")))
         prep = preprocessing(pooled, problem.widths, cfg.top_k)
-        mask = problem.penalised(prep)
 
         def newton(aggregated: Any) -> Any:
+            mask = problem.penalised(prep)
             params = newton_step(strategy.current["params"].numpy(), aggregated["grad"].numpy(),
                                  aggregated["hess"].numpy(), cfg.l2, mask)
             return ArrayRecord({"params": Array(params)})
@@ -388,11 +413,12 @@ def fit_federated(problem: LinearProblem, clients: Sequence[Client], num_cpus: i
             config = ConfigRecord({"phase": "newton"})
         else:
             strategy = _strategy(cfg.strategy, len(clients), None, cfg.proximal_mu)
-            config = ConfigRecord({"phase": "local", "steps": cfg.local_steps, "lr": cfg.lr, "l2": cfg.l2})
-        initial = {"params": np.zeros(problem.n_params(prep))} | _prep_arrays(prep)
+            config = ConfigRecord(problem.local_config())
+        initial = problem.initial_arrays(prep) | _prep_arrays(prep)
         res = strategy.start(grid=grid, initial_arrays=ArrayRecord({k: Array(np.asarray(v)) for k, v in initial.items()}),
                              num_rounds=cfg.rounds, train_config=config)
-        result.update(params=res.arrays["params"].numpy(), prep=prep,
+        result.update(params=problem.params_from({k: res.arrays[k].numpy() for k in res.arrays
+                                                  if k not in PREP_KEYS}), prep=prep,
                       bytes=stats.bytes_sent + stats.bytes_received + strategy.bytes_sent + strategy.bytes_received)
 
     logging.getLogger("flwr").setLevel(logging.WARNING)  # Flower logs every message of every round at INFO

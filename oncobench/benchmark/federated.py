@@ -8,16 +8,19 @@ their hospital: all three settings are scored on the same held-out patients.
 
 Settings (rows of :func:`federated_summary`):
 
-- ``centralised``: the model fitted on all clients' training patients pooled, by the same Newton iterations;
+- ``centralised``: the model fitted on all clients' training patients pooled, by the same Newton iterations
+  (deep fusion networks: the same network, optimiser and total number of epochs, ``rounds * local_epochs``);
 - ``federated``: the same model fitted through Flower, each client sending only per-patient-mean moments and
   derivatives (``strategy="newton"``: FedAvg's n-weighted mean of the clients' gradients and Hessians, then a
   server Newton step: equal to ``centralised`` up to summation order) or parameters after local gradient steps
-  (``strategy="fedavg"`` / ``"fedprox"``: McMahan et al. 2017, Li et al. 2020; inexact when clients differ);
+  (``strategy="fedavg"`` / ``"fedprox"``: McMahan et al. 2017, Li et al. 2020; inexact when clients differ; the
+  only strategies of the deep fusion networks, ``oncobench/baselines/deep/federated.py``);
 - ``local``: each hospital alone, scored on every test patient (what a hospital reaches without the others).
 
 ``client`` names the test patients scored: ``all`` (every test patient) or a hospital (its own test patients,
 centralised and federated rows); a local row's ``client`` is the hospital whose model it is (scored on all).
-``bytes`` counts the array payloads of every Flower message both ways (8 bytes per value); ``seconds`` is the
+``bytes`` counts the array payloads of every Flower message both ways (8 bytes per value of the linear models
+and the preprocessing, 4 per network weight: float32); ``seconds`` is the
 wall time of the fit (for ``federated``: the whole simulation, Ray start-up included).
 """
 
@@ -44,7 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODELS = {"logistic": ("classification", "binary"), "cox": ("survival",)}
+MODELS = {"logistic": ("classification", "binary"), "cox": ("survival",),
+          "mlp-early": ("classification", "binary", "survival")}
+DEEP = ("mlp-early",)  # registered DeepFusion models trained by FedAvg/FedProx (the simplest fusion network)
 STRATEGIES = ("newton", "fedavg", "fedprox")
 COLUMNS = ("setting", "client", "n_train", "n_test", "metric", "value", "rounds", "bytes", "seconds")
 OTHER = "other"
@@ -60,23 +65,39 @@ class FederatedConfig:
     """What determines a federated result; every field is logged to MLflow."""
 
     model: str = "cox"
-    strategy: str = "newton"
+    strategy: str | None = None  # default: newton for the linear models, fedavg for the deep ones
     rounds: int = 8
     top_k: int = 16  # kept features per modality (pooled variance of the measured values)
     l2: float = 0.05  # ridge on the mean loss: loss/n + l2/2 * ||w||^2 (intercepts unpenalised)
     min_patients: int = 30  # training patients a hospital needs to be its own client
     small: str = "pool"  # hospitals below the minimum: "pool" into "other" or "drop"
-    local_steps: int = 5  # fedavg/fedprox: full-batch gradient steps per round
-    lr: float = 0.5  # fedavg/fedprox: step size on standardised features
+    local_steps: int = 5  # linear fedavg/fedprox: full-batch gradient steps per round
+    lr: float | None = None  # fedavg/fedprox step size; default 0.5 (linear, standardised features), 0.05 (deep SGD)
     proximal_mu: float = 0.1  # fedprox
+    local_epochs: int = 1  # deep: local epochs per round
+    batch_size: int = 64  # deep: mini-batch (<= 0: full batch; the Cox head always trains full batch)
+    momentum: float = 0.9  # deep: SGD momentum (reset every round on the clients)
+    hidden: int = 128  # deep: the network's hidden and embedding widths (DeepFusion's defaults)
+    embed: int = 64
+    seed: int = 0  # deep: initial weights, dropout and batch order (the linear fits draw nothing at random)
     fold: int = 0
-    repeat: int = 0  # no step is random (Newton from zero, every client every round): no seed to set
+    repeat: int = 0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise FederatedConfigError(f"unknown federated model {self.model!r}; expected one of {sorted(MODELS)}")
+        deep = self.model in DEEP
+        if self.strategy is None:
+            object.__setattr__(self, "strategy", "fedavg" if deep else "newton")
+        if self.lr is None:
+            object.__setattr__(self, "lr", 0.05 if deep else 0.5)
         if self.strategy not in STRATEGIES:
             raise FederatedConfigError(f"unknown strategy {self.strategy!r}; expected one of {STRATEGIES}")
+        if deep and self.strategy == "newton":
+            raise FederatedConfigError(f"model {self.model!r} is a neural network: strategy 'fedavg' or 'fedprox' "
+                                       "(Newton steps are for the linear models)")
+        if self.local_epochs < 1 or self.hidden < 1 or self.embed < 1:
+            raise FederatedConfigError("local_epochs, hidden and embed must be at least 1")
         if self.small not in ("pool", "drop"):
             raise FederatedConfigError(f"small={self.small!r}: expected 'pool' or 'drop'")
         if self.rounds < 1 or self.min_patients < 1 or self.top_k < 1:
@@ -84,6 +105,12 @@ class FederatedConfig:
 
     def settings(self) -> fm.FitSettings:
         return fm.FitSettings(self.strategy, self.rounds, self.top_k, self.l2, self.local_steps, self.lr, self.proximal_mu)
+
+    def deep_settings(self) -> Any:
+        from oncobench.baselines.deep.federated import DeepSettings
+
+        return DeepSettings(self.strategy, self.rounds, self.top_k, self.local_epochs, self.batch_size, self.lr,
+                            self.momentum, 0.0, self.proximal_mu, self.seed)
 
 
 def hospital_clients(hospitals: dict[str, str | None], ids: Sequence[str], min_patients: int,
@@ -124,11 +151,11 @@ class FederatedResult:
     config: FederatedConfig
     rows: pl.DataFrame
     clients: dict[str, int]
-    federated_params: np.ndarray
-    centralised_params: np.ndarray
+    federated_params: Any  # a vector (linear models) or the network's named weight arrays
+    centralised_params: Any
 
 
-def make_clients(task: Task, problem: fm.LinearProblem, groups: dict[str, tuple[str, ...]]) -> list[fm.Client]:
+def make_clients(task: Task, problem: Any, groups: dict[str, tuple[str, ...]]) -> list[fm.Client]:
     """One :class:`Client` per group of training patients, in the groups' order."""
     out = []
     for name, ids in groups.items():
@@ -143,15 +170,24 @@ def make_clients(task: Task, problem: fm.LinearProblem, groups: dict[str, tuple[
     return out
 
 
-def prepare(task: Task, cfg: FederatedConfig) -> tuple[fm.LinearProblem, Split, list[fm.Client]]:
+def prepare(task: Task, cfg: FederatedConfig) -> tuple[Any, Split, list[fm.Client]]:
     """The model's problem, the split (``cfg.fold``, ``cfg.repeat``) and its hospital clients."""
     split = task.get_split(cfg.fold, cfg.repeat)
     modalities = tuple(task.inputs)
     if task.kind not in MODELS[cfg.model]:
         raise FederatedConfigError(f"model {cfg.model!r} fits {'/'.join(MODELS[cfg.model])} tasks; "
                                    f"task {task.name} is {task.kind}")
-    problem = fm.LinearProblem(cfg.settings(), tuple(task.classes) if cfg.model == "logistic" else (), modalities,
-                               [len(task.feature_names[m]) for m in modalities])
+    widths = [len(task.feature_names[m]) for m in modalities]
+    if cfg.model in DEEP:
+        from oncobench.baselines.deep.federated import DeepProblem
+        from oncobench.baselines.registry import get_model
+
+        net = get_model(cfg.model).build(task.kind, cfg.seed).set_params(hidden=cfg.hidden, embed=cfg.embed)
+        problem: Any = DeepProblem(cfg.deep_settings(), net, tuple(task.classes) if task.kind != "survival" else (),
+                                   modalities, widths)
+    else:
+        problem = fm.LinearProblem(cfg.settings(), tuple(task.classes) if cfg.model == "logistic" else (), modalities,
+                                   widths)
     groups = hospital_clients(_hospitals(task), split.train, cfg.min_patients, cfg.small)
     if not groups:
         raise FederatedConfigError(f"task {task.name}: no hospital has {cfg.min_patients} training patients "
@@ -187,7 +223,7 @@ def run_federated(task: Task, cfg: FederatedConfig, *, num_cpus: int = 2) -> Fed
                      "value": float(v), "rounds": rounds, "bytes": nbytes, "seconds": seconds} for k, v in metrics.items())
 
     t0 = time.perf_counter()
-    central, central_params = fm.fit_centralised(problem, clients)
+    central, central_params = problem.fit_centralised(clients)
     seconds = time.perf_counter() - t0
     fed = fm.fit_federated(problem, clients, num_cpus=num_cpus)
     federated = problem.fitted(fed.prep, fed.params)
@@ -201,11 +237,14 @@ def run_federated(task: Task, cfg: FederatedConfig, *, num_cpus: int = 2) -> Fed
     for c in clients:
         t0 = time.perf_counter()
         try:
-            local, _ = fm.fit_centralised(problem, [c])
+            local, _ = problem.fit_centralised([c])
         except np.linalg.LinAlgError as exc:
             log.warning("%s: hospital %s alone cannot be fitted (%s)", task.name, c.name, exc)
             continue
-        add("local", c.name, len(c.ids), split.test, _score(task, split, local, split.test), cfg.rounds, 0,
+        scores = _score(task, split, local, split.test)
+        if not scores:  # e.g. a network on one hospital's single event diverges: NaN risks, refused
+            log.warning("%s: hospital %s alone gives no scorable predictions; no local row", task.name, c.name)
+        add("local", c.name, len(c.ids), split.test, scores, cfg.rounds, 0,
             time.perf_counter() - t0)
     frame = pl.DataFrame(rows, schema={"setting": pl.String, "client": pl.String, "n_train": pl.Int64, "n_test": pl.Int64,
                                        "metric": pl.String, "value": pl.Float64, "rounds": pl.Int64, "bytes": pl.Int64,

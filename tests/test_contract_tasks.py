@@ -121,7 +121,8 @@ def test_gse7390_tasks_run_and_say_they_have_no_clinical_reference(caplog: pytes
 def test_every_pancan_task_is_covered() -> None:
     names = set(_pancan_tasks("1.0"))
     names11 = set(_pancan_tasks("1.1"))
-    assert names11 == {"brca-pam50-methylation", "acc-coc", "os-paad-methylation-wissel", "methylation-from-rna-brca"}
+    assert names11 == {"brca-pam50-methylation", "acc-coc", "os-paad-methylation-wissel", "methylation-from-rna-brca",
+                       "coad-tumour-normal", "subtype-clustering-acc"} | {f"cluster-{c}" for c in (*TCGA_COHORTS, "acc")}
     assert {f"impute-rna-{c}-{r}" for c in ("brca", "luad") for r in (30, 50, 70)} <= names
     other = set(TASKS) - names - names11
     assert other == {"synth-survival", "synth-subtype", "metastasis-gse7390", "metastasis-gse7390-5y", "mlomics-gs-brca"}

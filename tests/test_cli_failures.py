@@ -24,7 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PR_CAPBSET_DROP = 24  # <linux/prctl.h>
 CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # <linux/capability.h>
-RUN_MINI = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--folds", "0", "--quiet"]
+RUN_MINI = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--folds", "0", "--repeats", "0", "--quiet"]
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -312,7 +312,7 @@ def test_duplicate_results_task_shown_once(tmp_path: Path) -> None:
 ])
 def test_bad_run_arguments_refused_before_anything_runs(tmp_path: Path, option: str, value: str, message: str) -> None:
     home = tmp_path / "home"
-    args = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "prior", "--quiet"]
+    args = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "prior", "--repeats", "0", "--quiet"]
     if option == "--models":
         args[args.index("--models") + 1] = value
     else:

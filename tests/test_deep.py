@@ -176,9 +176,9 @@ def test_every_deep_model_runs_and_reaches_the_leaderboard(tmp_path: Path, monke
     monkeypatch.setenv("ONCOBENCH_HOME", str(tmp_path))
     survival_only = {"mlp-discrete-time"}
     models = [m for m in DEEP_MODELS if m not in survival_only] + ["logreg"]
-    assert main(["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", ",".join(models), "--quiet"]) == 0
+    assert main(["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", ",".join(models), "--repeats", "0", "--quiet"]) == 0
     assert main(["run", "--task", "pfi-pancan", "--dataset", "tcga-mini", "--models", "mlp-discrete-time", "--folds", "0",
-                 "--quiet"]) == 0
+                 "--repeats", "0", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "missing-modality protocol" in out
     task = load_task("pancan-type", dataset="tcga-mini")

@@ -171,9 +171,11 @@ def _assert_in_range(kind: str, metrics: dict[str, float]) -> None:
             assert math.isnan(value) or 0.0 <= value <= 1.0, (name, value)
         elif name == "ari":
             assert -1.0 <= value <= 1.0, (name, value)
+        elif name == "silhouette":  # undefined (nan) with one cluster or one patient per cluster
+            assert math.isnan(value) or -1.0 <= value <= 1.0, (name, value)
         elif name in ("pearson_mean", "spearman_mean", "pearson_median"):
             assert math.isnan(value) or -1.0 <= value <= 1.0, (name, value)
-        elif name in ("log_loss", "mse_mean", "ibs"):
+        elif name in ("log_loss", "mse_mean", "ibs", "mae", "rmse"):
             assert math.isnan(value) or 0.0 <= value < math.inf, (name, value)
         elif name == "n_features_defined":
             assert value == int(value) and value >= 0

@@ -51,7 +51,7 @@ def test_entry_point_model_is_listed_and_runs(plugin, tmp_path: Path, monkeypatc
     monkeypatch.setenv("ONCOBENCH_HOME", str(tmp_path / "home"))
     assert "nearest-centroid-plugin" in registry.list_models()
     code = main(["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "nearest-centroid-plugin",
-                 "--folds", "0,1", "--quiet"])
+                 "--folds", "0,1", "--repeats", "0", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0, out
     row = next(line for line in out.splitlines() if line.startswith("nearest-centroid-plugin"))

@@ -29,7 +29,7 @@ from oncobench.benchmark.tasks import load_task
 from oncobench.benchmark.tracking import Tracker, TrackingStoreError
 
 REPO = Path(__file__).resolve().parents[1]
-GRID_ARGS = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "logreg,prior", "--quiet"]
+GRID_ARGS = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "logreg,prior", "--repeats", "0", "--quiet"]
 # logreg and prior (the negative control) plus the clinical reference, 5 folds of repeat 0, seed 0
 GRID = {f"pancan-type|{m}|r0|f{f}|s0" for m in ("logreg", "prior", "clinical-logreg") for f in range(5)}
 SAFETY_NET_S = 600  # only against a hung child; no assertion is about time
@@ -174,7 +174,7 @@ def test_sigkill_during_first_setup_then_the_next_run_succeeds(tmp_path: Path, c
     for point in points:
         home = tmp_path / f"home-{point}"
         proc = subprocess.run([sys.executable, str(child), "run", "--task", "pancan-type", "--dataset", "tcga-mini",
-                               "--models", "prior", "--folds", "0", "--no-controls", "--quiet"],
+                               "--models", "prior", "--folds", "0", "--repeats", "0", "--no-controls", "--quiet"],
                               env=_env(home, TEST_KILL_AT_STATEMENT=str(point)), capture_output=True, text=True)
         assert proc.returncode == -signal.SIGKILL, f"statement {point} of {total}: {proc.stderr[-800:]}"
         report = run_grid([pancan_type_mini], ["prior"], folds=[0], controls=False, progress=False, home=home)
@@ -337,7 +337,7 @@ def test_stale_run_cleanup_spares_a_live_process(tmp_path: Path, child: Path) ->
     nor run A's jobs; it waits for them, naming A; once A is let go, every job has one FINISHED run."""
     home, release = tmp_path / "home", tmp_path / "release"
     args = ["run", "--task", "pancan-type", "--dataset", "tcga-mini", "--models", "prior", "--folds", "0,1",
-            "--no-controls", "--quiet"]
+            "--repeats", "0", "--no-controls", "--quiet"]
     a = _start(child, args, home, tmp_path / "a", TEST_HOLD_LOGGING_UNTIL=str(release))
     _poll(lambda: _job_runs(home), a)
     assert [r[1] for r in _job_runs(home)] == ["RUNNING"]

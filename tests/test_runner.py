@@ -150,7 +150,7 @@ def _count_finished(db: Path) -> int:
 
 def test_killed_run_resumes_cleanly(home: Path, pancan_type_mini) -> None:
     cmd = [sys.executable, "-m", "oncobench.cli", "run", "--task", "pancan-type", "--dataset", "tcga-mini",
-           "--models", "logreg,rf", "--quiet"]
+           "--models", "logreg,rf", "--repeats", "0", "--quiet"]
     proc = subprocess.Popen(cmd, env=os.environ | {"ONCOBENCH_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = home / "mlflow.db"
     deadline = time.monotonic() + 300

@@ -271,10 +271,10 @@ def ran_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = cli(home, "tasks", "add", str(card)).stdout
     assert out.splitlines() == ["task stage-card (binary, target stage) on tcga-mini stored in the catalog",
                                 "task pfi-card (survival, target PFI) on tcga-mini stored in the catalog"]
-    run = cli(home, "run", "--task", "stage-card", "--models", "logreg", "--jobs", "2", "--quiet")
+    run = cli(home, "run", "--task", "stage-card", "--models", "logreg", "--jobs", "2", "--repeats", "0", "--quiet")
     # logreg + the prior control + the clinical reference (clinical is among the modalities), 5 folds each
     assert "15 jobs: 15 ran, 0 already finished, 0 failed" in run.stdout
-    run = cli(home, "run", "--task", "pfi-card", "--models", "coxnet", "--jobs", "2", "--quiet")
+    run = cli(home, "run", "--task", "pfi-card", "--models", "coxnet", "--jobs", "2", "--repeats", "0", "--quiet")
     # coxnet + the km control + the clinical reference (clinical is offered beside the declared rna)
     assert "15 jobs: 15 ran, 0 already finished, 0 failed" in run.stdout
     cli(home, "submit", "--template", "stage-card", "--out", str(home.parent / "sub"))

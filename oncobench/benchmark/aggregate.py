@@ -43,7 +43,7 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {
     "accuracy": UNIT_RANGE, "balanced_accuracy": UNIT_RANGE, "macro_f1": UNIT_RANGE, "weighted_f1": UNIT_RANGE,
     "auroc": UNIT_RANGE, "log_loss": NON_NEGATIVE,
     "harrell_c": UNIT_RANGE, "uno_c": UNIT_RANGE, "td_auc": UNIT_RANGE, "ibs": UNIT_RANGE,
-    "nmi": UNIT_RANGE, "ari": SIGNED, "logrank_p": UNIT_RANGE,  # ARI's lower bound is -0.5 (Chacon 2023); -1 is safe
+    "nmi": UNIT_RANGE, "ari": SIGNED, "silhouette": SIGNED, "logrank_p": UNIT_RANGE,  # ARI's lower bound is -0.5 (Chacon 2023); -1 is safe
     "pearson_mean": SIGNED, "spearman_mean": SIGNED, "pearson_median": SIGNED, "mse_mean": NON_NEGATIVE,
     "n_features_defined": NON_NEGATIVE, "mae": NON_NEGATIVE, "rmse": NON_NEGATIVE, "n_hidden": NON_NEGATIVE,
 }

@@ -283,10 +283,7 @@ def log_federated(result: FederatedResult, home: Path | None = None) -> str:
     params = [Param(k, str(v)) for k, v in asdict(cfg).items()]
     params.append(Param("clients", "; ".join(f"{k}={v}" for k, v in result.clients.items())[:6000]))
     tracker.client.log_batch(rid, metrics=metrics, params=params, tags=[], synchronous=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "federated.parquet"
-        result.rows.write_parquet(path)
-        tracker.client.log_artifact(rid, str(path))
+    tracker.log_frame(rid, result.rows, "federated.parquet")
     tracker.client.set_terminated(rid, status="FINISHED")
     return rid
 

@@ -31,6 +31,8 @@ from oncobench.datasets.errors import OncoBenchError
 from oncobench.datasets.store import oncobench_home
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from oncobench.benchmark.job import Job, JobOutput
     from oncobench.benchmark.tasks import Task
 
@@ -354,6 +356,13 @@ class Tracker:
             self.client.set_terminated(run.info.run_id, status="FINISHED")
             return run.info.run_id
 
+    def log_frame(self, run_id: str, frame: "pl.DataFrame", name: str) -> None:
+        """Upload ``frame`` as the Parquet artifact ``name`` of the run."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            frame.write_parquet(path)
+            self.client.log_artifact(run_id, str(path))
+
     def log_job(self, task: "Task", job: "Job", output: "JobOutput", parent_id: str) -> str:
         """One MLflow run for a finished job: params, test/valid metrics, provenance tags, predictions artifact."""
         from mlflow.entities import Metric, Param
@@ -389,11 +398,9 @@ class Tracker:
         self.client.log_batch(
             rid, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)) for k, v in params.items()], tags=[], synchronous=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "predictions.parquet"
-            output.predictions.write_parquet(path)
-            self.client.log_artifact(rid, str(path))
-            if output.fairness is not None:  # per-subgroup scores (oncobench.benchmark.fairness)
+        self.log_frame(rid, output.predictions, "predictions.parquet")
+        if output.fairness is not None:  # per-subgroup scores (oncobench.benchmark.fairness)
+            with tempfile.TemporaryDirectory() as tmp:
                 fairness = Path(tmp) / "fairness.json"
                 fairness.write_text(json.dumps(output.fairness, indent=1), encoding="utf-8")
                 self.client.log_artifact(rid, str(fairness))
